@@ -1,0 +1,128 @@
+# slipway build. `make run` and `make test` are all the set-up there is: both first run
+# scripts/bootstrap, which installs whatever Debian packages are missing.
+#
+#   make [MODE=debug|release|asan|fuzz]   build bin/slipway for that mode under build/MODE/
+#   make run                              bootstrap, build (release), serve on :8080
+#   make test                             bootstrap, build (asan), run every test
+#   make fuzz                             build the libFuzzer harnesses (clang)
+#   make format                           apply .clang-format to the tree
+
+MODE ?= debug
+B ?= build/$(MODE)
+
+PKGS := libmicrohttpd jansson libcurl libcrypto
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+COMMIT := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla \
+        -Wformat=2 -Wimplicit-fallthrough -Wno-missing-field-initializers
+CFLAGS_COMMON := -std=c17 -D_GNU_SOURCE -Iinclude -Isrc $(WARN) $(PKG_CFLAGS) \
+                 -DSLIPWAY_VERSION='"$(VERSION)"' -DSLIPWAY_COMMIT='"$(COMMIT)"' -MMD -MP
+LDLIBS := $(PKG_LIBS) -lpthread -lm
+
+ifeq ($(MODE),debug)
+CC ?= gcc
+CFLAGS := $(CFLAGS_COMMON) -O1 -g
+else ifeq ($(MODE),release)
+CFLAGS := $(CFLAGS_COMMON) -O2 -g -DNDEBUG
+else ifeq ($(MODE),asan)
+SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+CFLAGS := $(CFLAGS_COMMON) -O1 -g $(SAN)
+LDFLAGS += $(SAN)
+else ifeq ($(MODE),fuzz)
+CC := clang
+SAN := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all
+CFLAGS := $(CFLAGS_COMMON) -O1 -g $(SAN)
+LDFLAGS += -fsanitize=fuzzer,address,undefined
+else
+$(error MODE must be debug, release, asan or fuzz)
+endif
+
+# Modules in dependency order; each is src/<mod>/*.c with include/<mod>/<mod>.h.
+MODULES ?= base http gateway
+LIB_SRC := $(foreach m,$(MODULES),$(wildcard src/$(m)/*.c))
+LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o)
+LIB := $(B)/libslipway.a
+BIN := $(B)/bin/slipway
+
+UNIT_MODS := $(patsubst tests/unit/%/,%,$(filter %/,$(wildcard tests/unit/*/)))
+UNIT_BINS := $(UNIT_MODS:%=$(B)/tests/unit-%)
+TEST_TOOLS := $(patsubst tests/tools/%.c,$(B)/tests/%,$(wildcard tests/tools/*.c))
+FUZZ_NAMES := $(notdir $(patsubst %/,%,$(filter %/,$(wildcard fuzz/*/))))
+FUZZ_BINS := $(FUZZ_NAMES:%=$(B)/fuzz/fuzz_%)
+REPLAY_BINS := $(FUZZ_NAMES:%=$(B)/fuzz/replay_%)
+
+.PHONY: all bin run test unit fuzz replay bootstrap format check-deps clean
+all: bin
+bin: $(BIN)
+
+$(B)/%.o: %.c
+	@mkdir -p $(@D)
+	@echo "  CC      $<"
+	@$(CC) $(CFLAGS) -c -o $@ $<
+
+$(LIB): $(LIB_OBJ)
+	@mkdir -p $(@D)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BIN): $(B)/src/main.o $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# Unit tests: one binary per module, the runner forks each TEST with a timeout and prints TAP.
+.SECONDEXPANSION:
+$(B)/tests/unit-%: $$(patsubst %.c,$(B)/%.o,$$(wildcard tests/unit/$$*/*.c)) $(B)/tests/unit/runner.o $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# Small programs the integration tests drive (a test server for the http module, …).
+$(B)/tests/%: $(B)/tests/tools/%.o $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# Fuzz harnesses: libFuzzer binaries in MODE=fuzz, corpus replayers in every other mode.
+ifeq ($(MODE),fuzz)
+$(B)/fuzz/fuzz_%: $(B)/fuzz/%/fuzz_%.o $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+fuzz: $(FUZZ_BINS)
+else
+$(B)/fuzz/replay_%: $(B)/fuzz/%/fuzz_%.o $(B)/fuzz/replay.o $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+fuzz:
+	$(MAKE) MODE=fuzz fuzz
+endif
+replay: $(REPLAY_BINS)
+
+unit: $(UNIT_BINS)
+
+bootstrap:
+	@scripts/bootstrap
+
+run: bootstrap
+	@$(MAKE) --no-print-directory MODE=release bin
+	@mkdir -p data
+	build/release/bin/slipway serve --data-dir=./data
+
+test: bootstrap
+	@$(MAKE) --no-print-directory MODE=asan bin unit replay tools
+	@$(MAKE) --no-print-directory MODE=release bin
+	@scripts/test
+
+tools: $(TEST_TOOLS)
+
+check-deps:
+	@scripts/check-deps
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf build
+
+-include $(shell find $(B) -name '*.d' 2>/dev/null)

@@ -1,0 +1,194 @@
+/*
+ * http: the HTTP/1.1 server (libmicrohttpd driven by our event loops), its router, WebSocket
+ * connections (RFC 6455), and an HTTP client (libcurl) with timeouts and size limits.
+ *
+ * Threads: the server runs <loops> event-loop threads, each with its own libmicrohttpd daemon
+ * on the shared port. A request lives on one loop from start to end; its handler runs there
+ * and must not block (use pool_run() and answer from the completion).
+ */
+#ifndef SLIPWAY_HTTP_H
+#define SLIPWAY_HTTP_H
+
+#include "base/base.h"
+
+/* ---------------------------------------------------------------- configuration */
+
+struct http_cfg {
+    char *bind;                 /* address to listen on */
+    int64_t port;               /* 0 picks a free port */
+    int64_t loops;              /* event-loop threads, 0 = one per core */
+    int64_t max_connections;
+    int64_t max_url_bytes;      /* request target, with the query string */
+    int64_t max_header_bytes;   /* all header names and values together */
+    int64_t max_body_bytes;     /* default for routes that do not set their own */
+    int64_t header_timeout_ms;  /* from connection (or previous response) to complete headers */
+    int64_t idle_timeout_ms;    /* a connection with no traffic for this long is closed */
+    int64_t shutdown_grace_ms;  /* how long in-flight requests may finish after SIGTERM */
+    char *cors_origin;          /* the dashboard origin allowed cross-origin requests, or "" */
+    bool access_log;            /* one log line per request */
+};
+/* The http.* keys (bounds, defaults, docs) filling <target>. */
+struct cfg_section http_cfg_section(struct http_cfg *target);
+
+/* ---------------------------------------------------------------- requests and routing */
+
+enum http_method {
+    HTTP_GET = 1u << 0,
+    HTTP_HEAD = 1u << 1,
+    HTTP_POST = 1u << 2,
+    HTTP_PUT = 1u << 3,
+    HTTP_PATCH = 1u << 4,
+    HTTP_DELETE = 1u << 5,
+    HTTP_OPTIONS = 1u << 6,
+};
+#define HTTP_ANY 0x7fu
+/* HTTP_GET for "GET", …; 0 for a method slipway does not serve. */
+unsigned http_method_parse(struct slice s);
+const char *http_method_name(unsigned m);
+
+struct http_req;
+struct http_route;
+struct http_conn;
+typedef void http_handler_fn(void *arg, struct http_req *req);
+
+struct http_route_opts {
+    int64_t max_body_bytes; /* 0 = the server's http.max_body_bytes */
+    bool no_access_log;     /* health probes and scrapes would drown the log */
+};
+
+/* A router maps method + path to a handler. Patterns are absolute paths whose segments are
+ * literals, "{name}" (one segment) or, last, "{name...}" (the rest, possibly empty).
+ * Build it before the server starts; it is read-only afterwards and shared by all loops. */
+struct http_router;
+struct http_router *http_router_new(void);
+void http_router_free(struct http_router *r);
+/* ERR_INVALID when <pattern> is malformed or clashes with an existing route. */
+int http_router_add(struct http_router *r, unsigned methods, const char *pattern,
+                    http_handler_fn *fn, void *arg, const struct http_route_opts *opts,
+                    struct err *err) APP_MUST_CHECK;
+
+#define HTTP_MAX_PARAMS 8
+struct http_match {
+    const struct http_route *route;
+    unsigned allowed;  /* methods of the routes whose path matched, for 405's Allow */
+    size_t nparams;
+    struct slice names[HTTP_MAX_PARAMS];
+    struct slice values[HTTP_MAX_PARAMS]; /* percent-decoded, in the arena */
+};
+/* Decodes and checks <path> (percent-encoding, no NUL, no "." or ".." segments, no empty
+ * segments inside) and looks it up. Returns 0 and fills <m> (m->route NULL: no match for that
+ * method; m->allowed 0: no path matched), or ERR_INVALID naming the rule the path breaks. */
+int http_router_match(const struct http_router *r, struct arena *a, unsigned method,
+                      struct slice path, struct http_match *m, struct err *err) APP_MUST_CHECK;
+/* The pattern of a route, e.g. "/api/eject/{project}": what metrics label it with. */
+const char *http_route_pattern(const struct http_route *route);
+/* A small integer per route, in order of http_router_add(), for per-route tables. */
+size_t http_route_index(const struct http_route *route);
+size_t http_router_count(const struct http_router *r);
+
+/* What a handler sees. Everything is valid until the response has been sent; longer-lived
+ * data must be copied out of req->arena. */
+struct http_req {
+    struct arena *arena;     /* freed when the request ends */
+    unsigned method;
+    struct slice path;       /* raw, without the query string */
+    struct slice query;      /* raw, without the '?' */
+    struct slice body;       /* the whole body, read before the handler runs */
+    struct http_match match; /* route and path parameters */
+    struct log_ctx log;      /* svc "http", req = the request id */
+    char id[37];             /* request id, also sent as X-Request-Id */
+    struct http_conn *conn;  /* private */
+};
+/* A request header (case-insensitive name); SLICE_NULL when absent. */
+struct slice http_req_header(struct http_req *req, const char *name);
+/* A path parameter by name, or SLICE_NULL. */
+struct slice http_req_param(const struct http_req *req, const char *name);
+/* A decoded query parameter, or SLICE_NULL. */
+struct slice http_req_query(struct http_req *req, const char *name);
+/* The client's address as text ("127.0.0.1"). */
+const char *http_req_peer(struct http_req *req);
+
+/* Answering. Exactly one respond call per request, from the request's loop, either inside the
+ * handler or later (asynchronously). <body> is copied. Headers added before the respond call
+ * go with the response. */
+int http_add_header(struct http_req *req, const char *name, const char *value) APP_MUST_CHECK;
+void http_respond(struct http_req *req, int status, const char *content_type, struct slice body);
+/* Takes ownership of the malloc()ed <body> (from sbuf_take), avoiding a copy. */
+void http_respond_take(struct http_req *req, int status, const char *content_type, char *body,
+                       size_t len);
+/* {"error":{"code":"invalid","message":"…"}} with the status err_http_status(code). */
+void http_respond_err(struct http_req *req, const struct err *err);
+void http_respond_error(struct http_req *req, int status, const char *code, const char *msg);
+
+/* ---------------------------------------------------------------- WebSocket */
+
+struct http_ws;
+struct http_ws_handler {
+    /* The connection is open; <ws> is valid until on_close returns. */
+    void (*on_open)(void *arg, struct http_ws *ws);
+    /* A whole message (fragments joined); <data> is valid during the call. */
+    void (*on_message)(void *arg, struct http_ws *ws, bool text, struct slice data);
+    /* The connection is gone: the peer's close <code> (1005 when it sent none, 1006 when it
+     * vanished) or ours. Free <arg> here. */
+    void (*on_close)(void *arg, struct http_ws *ws, int code, struct slice reason);
+};
+struct http_ws_opts {
+    const char *subprotocol; /* required from the client when set (graphql-transport-ws) */
+    size_t max_message;      /* a larger message closes with 1009; 0 = 1 MiB */
+    size_t max_send_buffer;  /* queued outgoing bytes before the peer counts as too slow */
+    uint64_t ping_interval_ms; /* 0 = no pings from the server */
+};
+/* Answers the request with 101 Switching Protocols when it is a valid RFC 6455 handshake
+ * (else 400/426 with a JSON error naming the header), then hands the connection to <h> on
+ * this loop. */
+void http_respond_ws(struct http_req *req, const struct http_ws_opts *opts,
+                     const struct http_ws_handler *h, void *arg);
+/* Queues a message. ERR_LIMIT when the send buffer is over max_send_buffer: the connection is
+ * then closed with 1008 and <reason> "send buffer over N bytes: client too slow". */
+int http_ws_send(struct http_ws *ws, bool text, struct slice data) APP_MUST_CHECK;
+/* Starts the closing handshake; on_close follows. */
+void http_ws_close(struct http_ws *ws, int code, const char *reason);
+struct ev *http_ws_loop(const struct http_ws *ws);
+
+/* ---------------------------------------------------------------- server */
+
+struct http_server;
+struct http_server_deps {
+    struct metrics *metrics; /* NULL: no metrics */
+    struct pool *workers;
+};
+/* Binds and starts the loops. On success *out runs until http_server_stop(). */
+int http_server_start(const struct http_cfg *cfg, const struct http_router *router,
+                      const struct http_server_deps *deps, struct http_server **out,
+                      struct err *err) APP_MUST_CHECK;
+int http_server_port(const struct http_server *s);
+/* Stops accepting, lets in-flight requests finish for up to cfg->shutdown_grace_ms, closes
+ * what is left, joins the loops and frees the server. Call from the thread that started it. */
+void http_server_stop(struct http_server *s);
+size_t http_server_inflight(const struct http_server *s);
+
+/* ---------------------------------------------------------------- client */
+
+struct http_client_req {
+    const char *method; /* "GET" when NULL */
+    const char *url;
+    const char *const *headers; /* NULL-terminated "Name: value" lines, or NULL */
+    struct slice body;
+    uint64_t connect_timeout_ms; /* 0 = 5 s */
+    uint64_t timeout_ms;         /* whole request, 0 = 30 s */
+    size_t max_response_bytes;   /* 0 = 8 MiB */
+};
+struct http_client_res {
+    int status;
+    struct sbuf body;    /* caller releases */
+    struct sbuf headers; /* raw response header lines, caller releases */
+};
+/* Blocking: call from a worker thread. ERR_TIMEOUT, ERR_LIMIT (response too large),
+ * ERR_UNAVAILABLE (could not connect), ERR_INVALID (bad URL). The body so far is kept. */
+int http_client_do(const struct http_client_req *req, struct http_client_res *res,
+                   struct err *err) APP_MUST_CHECK;
+void http_client_res_release(struct http_client_res *res);
+/* A header of the response (case-insensitive), or SLICE_NULL. */
+struct slice http_client_res_header(const struct http_client_res *res, const char *name);
+
+#endif

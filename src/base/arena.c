@@ -1,0 +1,167 @@
+/*
+ * Arenas: one per request or operation. Memory comes in chunks; a request larger than half
+ * a chunk gets a chunk of its own. The budget counts bytes handed out, so a hostile input
+ * meets ERR_LIMIT at a known size instead of exhausting the machine.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "base/base.h"
+
+#define ALIGN 16u
+
+struct chunk {
+    struct chunk *next;
+    size_t size, used;
+    _Alignas(16) unsigned char data[];
+};
+
+struct cleanup {
+    struct cleanup *next;
+    arena_cleanup_fn *fn;
+    void *arg;
+};
+
+struct arena {
+    struct chunk *head; /* the chunk small allocations come from; others follow */
+    struct cleanup *cleanups;
+    size_t chunk_size, budget, used;
+};
+
+struct arena *arena_new(const struct arena_opts *opts)
+{
+    struct arena *a = xcalloc(1, sizeof(*a));
+
+    a->chunk_size = (opts && opts->chunk) ? opts->chunk : 4096;
+    a->budget = (opts && opts->budget) ? opts->budget : SIZE_MAX;
+    return a;
+}
+
+void arena_free(struct arena *a)
+{
+    if (a == NULL)
+        return;
+    while (a->cleanups) {
+        struct cleanup *c = a->cleanups;
+
+        a->cleanups = c->next;
+        c->fn(c->arg); /* the cleanup record itself lives in the arena */
+    }
+    while (a->head) {
+        struct chunk *c = a->head;
+
+        a->head = c->next;
+        free(c);
+    }
+    free(a);
+}
+
+static struct chunk *chunk_new(size_t size)
+{
+    struct chunk *c = malloc(sizeof(*c) + size);
+
+    if (c != NULL) {
+        c->next = NULL;
+        c->size = size;
+        c->used = 0;
+    }
+    return c;
+}
+
+void *arena_alloc(struct arena *a, size_t n)
+{
+    struct chunk *c = a->head;
+    size_t need = (n + ALIGN - 1) & ~(size_t)(ALIGN - 1);
+    void *p;
+
+    if (need < n || need > a->budget - a->used)
+        return NULL;
+    if (c == NULL || c->size - c->used < need) {
+        if (need > a->chunk_size / 2) {
+            /* Big: its own chunk, linked behind the head so the head keeps its free space. */
+            c = chunk_new(need);
+            if (c == NULL)
+                return NULL;
+            if (a->head) {
+                c->next = a->head->next;
+                a->head->next = c;
+            } else {
+                a->head = c;
+            }
+        } else {
+            c = chunk_new(a->chunk_size);
+            if (c == NULL)
+                return NULL;
+            c->next = a->head;
+            a->head = c;
+        }
+    }
+    p = c->data + c->used;
+    c->used += need;
+    a->used += need;
+    return p;
+}
+
+void *arena_zalloc(struct arena *a, size_t n)
+{
+    void *p = arena_alloc(a, n);
+
+    return p ? memset(p, 0, n) : NULL;
+}
+
+char *arena_strndup(struct arena *a, const char *s, size_t n)
+{
+    char *p = arena_alloc(a, n + 1);
+
+    if (p != NULL) {
+        if (n)
+            memcpy(p, s, n);
+        p[n] = '\0';
+    }
+    return p;
+}
+
+char *arena_printf(struct arena *a, const char *fmt, ...)
+{
+    va_list ap;
+    char *p;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return NULL;
+    p = arena_alloc(a, (size_t)n + 1);
+    if (p == NULL)
+        return NULL;
+    va_start(ap, fmt);
+    vsnprintf(p, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    return p;
+}
+
+struct slice slice_dup(struct arena *a, struct slice s)
+{
+    char *p = arena_strndup(a, s.ptr, s.len);
+
+    return p ? (struct slice){p, s.len} : SLICE_NULL;
+}
+
+int arena_on_free(struct arena *a, arena_cleanup_fn *fn, void *arg)
+{
+    struct cleanup *c = arena_alloc(a, sizeof(*c));
+
+    if (c == NULL)
+        return ERR_LIMIT;
+    c->fn = fn;
+    c->arg = arg;
+    c->next = a->cleanups;
+    a->cleanups = c;
+    return 0;
+}
+
+size_t arena_used(const struct arena *a)
+{
+    return a->used;
+}

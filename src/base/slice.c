@@ -1,0 +1,84 @@
+/* Borrowed byte views. */
+#include <stdio.h>
+
+#include "base/base.h"
+
+struct slice slice_from_cstr(const char *s)
+{
+    return s ? (struct slice){s, strlen(s)} : SLICE_NULL;
+}
+
+bool slice_eq(struct slice a, struct slice b)
+{
+    return a.len == b.len && (a.len == 0 || memcmp(a.ptr, b.ptr, a.len) == 0);
+}
+
+bool slice_eq_cstr(struct slice a, const char *b)
+{
+    return slice_eq(a, slice_from_cstr(b));
+}
+
+static char lower(char c)
+{
+    return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+}
+
+bool slice_case_eq_cstr(struct slice a, const char *b)
+{
+    size_t n = strlen(b);
+
+    if (a.len != n)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (lower(a.ptr[i]) != lower(b[i]))
+            return false;
+    return true;
+}
+
+bool slice_starts_with(struct slice s, struct slice prefix)
+{
+    return s.len >= prefix.len && (prefix.len == 0 || memcmp(s.ptr, prefix.ptr, prefix.len) == 0);
+}
+
+struct slice slice_trim(struct slice s)
+{
+    while (s.len > 0 && (s.ptr[0] == ' ' || s.ptr[0] == '\t'))
+        s.ptr++, s.len--;
+    while (s.len > 0 && (s.ptr[s.len - 1] == ' ' || s.ptr[s.len - 1] == '\t'))
+        s.len--;
+    return s;
+}
+
+bool slice_split(struct slice *s, char sep, struct slice *head)
+{
+    const char *p = s->len ? memchr(s->ptr, sep, s->len) : NULL;
+
+    if (p == NULL) {
+        *head = *s;
+        *s = (struct slice){s->ptr ? s->ptr + s->len : NULL, 0};
+        return false;
+    }
+    *head = (struct slice){s->ptr, (size_t)(p - s->ptr)};
+    s->len -= head->len + 1;
+    s->ptr = p + 1;
+    return true;
+}
+
+int slice_to_u64(struct slice s, uint64_t *out)
+{
+    uint64_t v = 0;
+
+    if (s.len == 0)
+        return ERR_INVALID;
+    for (size_t i = 0; i < s.len; i++) {
+        unsigned d = (unsigned char)s.ptr[i] - '0';
+
+        if (d > 9)
+            return ERR_INVALID;
+        if (v > (UINT64_MAX - d) / 10)
+            return ERR_LIMIT;
+        v = v * 10 + d;
+    }
+    *out = v;
+    return 0;
+}
