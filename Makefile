@@ -43,7 +43,7 @@ endif
 
 # Modules in dependency order; each is src/<mod>/*.c with include/<mod>/<mod>.h.
 MODULES ?= base http gateway
-LIB_SRC := $(foreach m,$(MODULES),$(wildcard src/$(m)/*.c))
+LIB_SRC := $(foreach m,$(MODULES),$(wildcard src/$(m)/*.c)) $(EXTRA_SRC)
 LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o)
 LIB := $(B)/libslipway.a
 BIN := $(B)/bin/slipway
@@ -55,7 +55,7 @@ FUZZ_NAMES := $(notdir $(patsubst %/,%,$(filter %/,$(wildcard fuzz/*/))))
 FUZZ_BINS := $(FUZZ_NAMES:%=$(B)/fuzz/fuzz_%)
 REPLAY_BINS := $(FUZZ_NAMES:%=$(B)/fuzz/replay_%)
 
-.PHONY: all bin run test unit fuzz replay bootstrap format check-deps clean
+.PHONY: all bin run test unit fuzz replay bootstrap format check-deps clean one tools
 all: bin
 bin: $(BIN)
 
@@ -76,6 +76,13 @@ $(BIN): $(B)/src/main.o $(LIB)
 # Unit tests: one binary per module, the runner forks each TEST with a timeout and prints TAP.
 .SECONDEXPANSION:
 $(B)/tests/unit-%: $$(patsubst %.c,$(B)/%.o,$$(wildcard tests/unit/$$*/*.c)) $(B)/tests/unit/runner.o $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# One test file on its own (while a module is half-built):
+#   make MODULES=base EXTRA_SRC=src/http/ws.c TEST_FILE=tests/unit/http/test_ws.c B=build/x one
+one: $(B)/tests/one
+$(B)/tests/one: $(TEST_FILE:%.c=$(B)/%.o) $(B)/tests/unit/runner.o $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 

@@ -16,12 +16,19 @@ int http_path_decode(struct arena *a, struct slice path, struct slice *out,
 
 /* ------------------------------------------------------------ WebSocket (ws.c) */
 
-/* RFC 6455 §4.2: checks the handshake of <req> (GET, Upgrade: websocket, Connection: upgrade,
- * Sec-WebSocket-Version: 13, a 16-byte base64 Sec-WebSocket-Key, the subprotocol when
- * opts->subprotocol is set). On success fills <accept> with Sec-WebSocket-Accept. On failure
- * sets *status (400, or 426 for a wrong version) and <err> naming the header. */
-int ws_handshake_check(struct http_req *req, const struct http_ws_opts *opts, char accept[29],
-                       int *status, struct err *err) APP_MUST_CHECK;
+/* What the server read of an opening handshake: the method and the raw header values
+ * (SLICE_NULL when a header is absent). */
+struct ws_handshake {
+    unsigned method;
+    struct slice upgrade, connection, version, key, protocol;
+};
+/* RFC 6455 §4.2: checks <hs> (GET, Upgrade: websocket, Connection containing the token
+ * "upgrade", Sec-WebSocket-Version: 13, a Sec-WebSocket-Key that is base64 of 16 bytes, and
+ * opts->subprotocol among the offered Sec-WebSocket-Protocol tokens when it is set). On success
+ * fills <accept> with the Sec-WebSocket-Accept value (28 chars + NUL). On failure sets *status
+ * (400; 426 for a missing or wrong version) and <err> naming the header and the rule. */
+int ws_handshake_check(const struct ws_handshake *hs, const struct http_ws_opts *opts,
+                       char accept[29], int *status, struct err *err) APP_MUST_CHECK;
 
 typedef void ws_done_fn(void *arg);
 /* Takes over an upgraded connection on <loop> (the calling loop). <extra> holds bytes the
