@@ -248,7 +248,7 @@ enum log_level log_level_parse(const char *s, bool *ok);
 #define LOG_AT_(lvl, ctx, ev, ...)                                                               \
     do {                                                                                         \
         if (log_enabled(lvl))                                                                    \
-            log_write((ctx), (lvl), (ev), (const struct log_field[]){__VA_ARGS__ LF_END_});       \
+            log_write((ctx), (lvl), (ev), (const struct log_field[]){__VA_ARGS__ __VA_OPT__(, ) LF_END_}); \
     } while (0)
 #define LOG_DEBUG(ctx, ev, ...) LOG_AT_(LOG_DEBUG, ctx, ev, __VA_ARGS__)
 #define LOG_INFO(ctx, ev, ...) LOG_AT_(LOG_INFO, ctx, ev, __VA_ARGS__)
@@ -346,6 +346,9 @@ void cfg_add(struct cfg *c, const struct cfg_section *sec);
 /* Reads "key = value" lines (# comments, blank lines) from <path>. Errors name path:line and
  * the key. An unknown key is an error. */
 int cfg_load_file(struct cfg *c, const char *path, struct err *err) APP_MUST_CHECK;
+/* cfg_load_file() for <text> already in memory; <name> stands for the path in errors. */
+int cfg_load_buffer(struct cfg *c, const char *name, struct slice text,
+                    struct err *err) APP_MUST_CHECK;
 /* Reads SLIPWAY_<KEY> variables from <envp> (key with dots as underscores, upper case). */
 int cfg_load_env(struct cfg *c, char *const *envp, struct err *err) APP_MUST_CHECK;
 /* Sets one key from a flag ("--set http.port=9000" or a dedicated flag). */

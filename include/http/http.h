@@ -162,8 +162,13 @@ int http_server_start(const struct http_cfg *cfg, const struct http_router *rout
                       const struct http_server_deps *deps, struct http_server **out,
                       struct err *err) APP_MUST_CHECK;
 int http_server_port(const struct http_server *s);
-/* Stops accepting, lets in-flight requests finish for up to cfg->shutdown_grace_ms, closes
- * what is left, joins the loops and frees the server. Call from the thread that started it. */
+/* Stops accepting, closes WebSockets with 1001, asks keep-alive clients to close, and waits
+ * up to cfg->shutdown_grace_ms for in-flight requests to finish. Returns how many are left.
+ * The loops keep running, so asynchronous handlers can still answer (free the worker pool
+ * after this and before http_server_stop()). Call from the thread that started the server. */
+size_t http_server_drain(struct http_server *s);
+/* Answers what is still in flight with 503, closes every connection, joins the loops and
+ * frees the server. */
 void http_server_stop(struct http_server *s);
 size_t http_server_inflight(const struct http_server *s);
 

@@ -58,7 +58,7 @@ void arena_free(struct arena *a)
 
 static struct chunk *chunk_new(size_t size)
 {
-    struct chunk *c = malloc(sizeof(*c) + size);
+    struct chunk *c = size <= SIZE_MAX - sizeof(*c) ? malloc(sizeof(*c) + size) : NULL;
 
     if (c != NULL) {
         c->next = NULL;

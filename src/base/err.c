@@ -59,7 +59,7 @@ int err_wrap(struct err *e, const char *fmt, ...)
     sbuf_vprintf(&b, fmt, ap);
     va_end(ap);
     sbuf_puts(&b, ": ");
-    sbuf_puts(&b, old);
+    sbuf_put(&b, old, strnlen(old, b.max - b.len)); /* cut the old text, never drop it */
     if (b.err == 0 || b.len > 0) {
         memcpy(e->msg, b.buf, b.len);
         e->msg[b.len] = '\0';

@@ -156,12 +156,10 @@ int ev_io_add(struct ev *l, int fd, uint32_t events, ev_io_fn *fn, void *arg)
         memset(l->io + l->nio, 0, (n - l->nio) * sizeof(*l->io));
         l->nio = n;
     }
-    l->io[fd] = (struct io_watch){fn, arg, true};
     e.data.u64 = (uint64_t)fd + 1; /* 0 is the wake-up eventfd */
-    if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &e) != 0) {
-        l->io[fd].used = false;
-        return err_from_errno(errno);
-    }
+    if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &e) != 0)
+        return err_from_errno(errno); /* EEXIST: the watch already there stays as it was */
+    l->io[fd] = (struct io_watch){fn, arg, true};
     return 0;
 }
 
@@ -235,9 +233,11 @@ static void heap_remove(struct ev *l, size_t i)
 struct ev_timer *ev_timer_add(struct ev *l, uint64_t ms, ev_fn *fn, void *arg)
 {
     struct ev_timer *t = xmalloc(sizeof(*t));
+    uint64_t now = time_mono_ms();
 
-    *t = (struct ev_timer){.due = time_mono_ms() + ms, .seq = l->timer_seq++, .fn = fn,
-                           .arg = arg};
+    /* A delay past the end of the clock saturates instead of wrapping into the past. */
+    *t = (struct ev_timer){.due = ms > UINT64_MAX - now ? UINT64_MAX : now + ms,
+                           .seq = l->timer_seq++, .fn = fn, .arg = arg};
     if (l->nheap == l->capheap) {
         l->capheap = l->capheap ? l->capheap * 2 : 16;
         l->heap = xrealloc(l->heap, l->capheap * sizeof(*l->heap));

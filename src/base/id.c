@@ -1,5 +1,6 @@
-/* UUIDv7 ids (RFC 9562 §5.7): 48-bit Unix milliseconds, version, 12 bits of sequence within
- * the millisecond, variant, 62 random bits. Ids from one process sort in creation order. */
+/* UUIDv7 ids (RFC 9562 §5.7, method 1): 48-bit Unix milliseconds, version, a 12-bit counter
+ * within the millisecond, variant, 62 random bits. Ids from one process sort in creation
+ * order. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -7,51 +8,74 @@
 
 #include "base/base.h"
 
-static pthread_mutex_t id_lock = PTHREAD_MUTEX_INITIALIZER;
-static uint64_t last_ms;   /* guarded by id_lock */
-static uint32_t last_seq;  /* guarded by id_lock */
+/* (Unix ms << 12 | sequence) of the last id made: one atomic makes ids ordered across
+ * threads without a lock. */
+static _Atomic uint64_t last_stamp;
 
-static void random_bytes(uint8_t *p, size_t n)
+/* Per-thread xorshift state seeded from getrandom(): ids are unique and unguessable enough for
+ * request and record ids; they are never secrets. */
+static _Thread_local uint64_t rng_state;
+
+static uint64_t rng_next(void)
 {
-    while (n > 0) {
-        ssize_t got = getrandom(p, n, 0);
+    uint64_t x = rng_state;
 
-        ASSERT(got > 0 || errno == EINTR);
-        if (got > 0)
-            p += got, n -= (size_t)got;
+    while (x == 0) {
+        ssize_t got = getrandom(&x, sizeof(x), 0);
+
+        ASSERT(got == (ssize_t)sizeof(x) || (got < 0 && errno == EINTR));
+    }
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    rng_state = x;
+    return x;
+}
+
+static uint64_t next_stamp(void)
+{
+    uint64_t old = atomic_load_explicit(&last_stamp, memory_order_relaxed), now, next;
+
+    do {
+        now = time_wall_ms() << 12;
+        next = now > old ? now : old + 1; /* 4,096 ids a millisecond, then borrow ahead */
+    } while (!atomic_compare_exchange_weak(&last_stamp, &old, next));
+    return next;
+}
+
+static void put_hex(char *out, const uint8_t *b, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = hex[b[i] >> 4];
+        out[2 * i + 1] = hex[b[i] & 15];
     }
 }
 
 void id_new(char out[37])
 {
+    uint64_t stamp = next_stamp(), ms = stamp >> 12, r = rng_next();
+    uint32_t seq = (uint32_t)(stamp & 0xfff);
     uint8_t b[16];
-    uint64_t ms;
-    uint32_t seq;
 
-    random_bytes(b, sizeof(b));
-    pthread_mutex_lock(&id_lock);
-    ms = time_wall_ms();
-    if (ms <= last_ms) {
-        ms = last_ms;
-        seq = ++last_seq;
-        if (seq > 0xfff) { /* 4096 ids in one millisecond: borrow the next one */
-            ms = ++last_ms;
-            seq = last_seq = 0;
-        }
-    } else {
-        last_ms = ms;
-        seq = last_seq = (b[6] & 0x07) << 8 | b[7]; /* random start, room to count up */
-    }
-    pthread_mutex_unlock(&id_lock);
     for (int i = 0; i < 6; i++)
         b[i] = (uint8_t)(ms >> (40 - 8 * i));
     b[6] = (uint8_t)(0x70 | (seq >> 8));
     b[7] = (uint8_t)seq;
+    for (int i = 8; i < 16; i++)
+        b[i] = (uint8_t)(r >> (8 * (i - 8)));
     b[8] = (uint8_t)(0x80 | (b[8] & 0x3f));
-    snprintf(out, 37,
-             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
-             b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
-             b[15]);
+    put_hex(out, b, 4);
+    out[8] = '-';
+    put_hex(out + 9, b + 4, 2);
+    out[13] = '-';
+    put_hex(out + 14, b + 6, 2);
+    out[18] = '-';
+    put_hex(out + 19, b + 8, 2);
+    out[23] = '-';
+    put_hex(out + 24, b + 10, 6);
+    out[36] = '\0';
 }
 
 bool id_valid(struct slice s)
@@ -68,5 +92,5 @@ bool id_valid(struct slice s)
             return false;
         }
     }
-    return s.ptr[14] == '7';
+    return s.ptr[14] == '7' && memchr("89ab", s.ptr[19], 4) != NULL; /* version, variant */
 }

@@ -145,7 +145,7 @@ static size_t utf8_len(const unsigned char *p, size_t n)
 void json_escape(struct sbuf *out, struct slice s)
 {
     static const char hex[] = "0123456789abcdef";
-    const unsigned char *p = (const unsigned char *)s.ptr;
+    const unsigned char *p = (const unsigned char *)(s.ptr ? s.ptr : ""); /* NULL + 0 is UB */
     size_t i = 0, run = 0;
 
     sbuf_putc(out, '"');
@@ -205,7 +205,7 @@ static void open(struct jw *w, char c)
 {
     before_value(w);
     sbuf_putc(w->out, c);
-    if (++w->depth >= 64)
+    if (++w->depth >= 64 && w->out->err == 0) /* sticky: keep an earlier error */
         w->out->err = ERR_LIMIT;
     w->need_comma &= ~(1ull << (w->depth & 63));
     w->after_key &= ~(1ull << (w->depth & 63));
@@ -278,7 +278,7 @@ void jw_dbl(struct jw *w, double v)
     if (v != v || v - v != 0) /* NaN and infinities have no JSON form */
         sbuf_puts(w->out, "null");
     else
-        sbuf_printf(w->out, "%.17g", v);
+        sbuf_printf(w->out, "%.15g", v);
 }
 
 void jw_bool(struct jw *w, bool v)

@@ -4,6 +4,7 @@
  * that do not fit are counted and the count is written with the next line that does.
  */
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,7 +85,10 @@ static void put_field(struct sbuf *out, const struct log_field *f)
         sbuf_printf(out, "%" PRIu64, f->v.u);
         break;
     case LF_T_DBL:
-        sbuf_printf(out, "%.6g", f->v.d);
+        if (isfinite(f->v.d))
+            sbuf_printf(out, "%.6g", f->v.d);
+        else
+            sbuf_puts(out, "null"); /* nan and inf are not JSON */
         break;
     case LF_T_BOOL:
         sbuf_puts(out, f->v.b ? "true" : "false");
@@ -188,8 +192,9 @@ void log_stop(void)
         pthread_join(lg.thread, NULL);
 }
 
-/* Queues the line, or writes it at once when no writer runs. Takes ownership of <l>. */
-static void enqueue(struct line *l)
+/* Queues the line, or writes it at once when no writer runs. Takes ownership of <l>, which
+ * reports <carried> dropped lines: when it is dropped too, a later line reports them. */
+static void enqueue(struct line *l, uint64_t carried)
 {
     pthread_mutex_lock(&lg.lock);
     if (!lg.running) {
@@ -201,6 +206,7 @@ static void enqueue(struct line *l)
     if (lg.queued >= lg.queue_max) {
         pthread_mutex_unlock(&lg.lock);
         atomic_fetch_add(&lg.dropped, 1);
+        atomic_fetch_sub(&lg.dropped_reported, carried);
         free(l);
         return;
     }
@@ -220,6 +226,7 @@ void log_write(const struct log_ctx *ctx, enum log_level lvl, const char *ev,
     struct sbuf b = SBUF_INIT(LINE_MAX_BYTES);
     uint64_t dropped = atomic_load(&lg.dropped);
     uint64_t reported = atomic_load(&lg.dropped_reported);
+    uint64_t carried = 0;
     struct line *l;
 
     log_format(&b, time_wall_ms(), ctx, lvl, ev, fields);
@@ -230,8 +237,9 @@ void log_write(const struct log_ctx *ctx, enum log_level lvl, const char *ev,
     }
     if (dropped != reported &&
         atomic_compare_exchange_strong(&lg.dropped_reported, &reported, dropped)) {
+        carried = dropped - reported;
         b.len--; /* reopen the object to add the count */
-        sbuf_printf(&b, ",\"log_dropped\":%" PRIu64 "}", dropped - reported);
+        sbuf_printf(&b, ",\"log_dropped\":%" PRIu64 "}", carried);
     }
     sbuf_putc(&b, '\n');
     l = xmalloc(sizeof(*l) + b.len);
@@ -239,5 +247,5 @@ void log_write(const struct log_ctx *ctx, enum log_level lvl, const char *ev,
     l->len = b.len;
     memcpy(l->text, b.buf, b.len);
     sbuf_release(&b);
-    enqueue(l);
+    enqueue(l, carried);
 }

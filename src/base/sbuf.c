@@ -22,17 +22,19 @@ void sbuf_reset(struct sbuf *b)
 {
     b->len = 0;
     b->err = 0;
-    b->buf[0] = '\0';
+    if (b->cap) /* sbuf_empty is shared by every thread: never write to it */
+        b->buf[0] = '\0';
 }
 
 /* Grows so that <n> more bytes and the NUL fit. */
 static bool grow(struct sbuf *b, size_t n)
 {
+    size_t max = b->max < SIZE_MAX ? b->max : SIZE_MAX - 1; /* max + 1 must not wrap */
     size_t want, cap;
 
     if (b->err)
         return false;
-    if (n > b->max - b->len) {
+    if (n > max - b->len) {
         b->err = ERR_LIMIT;
         return false;
     }
@@ -42,8 +44,8 @@ static bool grow(struct sbuf *b, size_t n)
     cap = b->cap ? b->cap : 64;
     while (cap < want)
         cap = cap * 2 < cap ? want : cap * 2;
-    if (cap > b->max + 1)
-        cap = b->max + 1;
+    if (cap > max + 1)
+        cap = max + 1;
     b->buf = b->cap ? xrealloc(b->buf, cap) : memcpy(xmalloc(cap), "", 1);
     b->cap = cap;
     return true;
@@ -58,7 +60,8 @@ void sbuf_commit(struct sbuf *b, size_t n)
 {
     ASSERT(b->cap > 0 ? b->len + n < b->cap : n == 0);
     b->len += n;
-    b->buf[b->len] = '\0';
+    if (b->cap)
+        b->buf[b->len] = '\0';
 }
 
 void sbuf_put(struct sbuf *b, const void *p, size_t n)

@@ -67,6 +67,7 @@ bool slice_split(struct slice *s, char sep, struct slice *head)
 int slice_to_u64(struct slice s, uint64_t *out)
 {
     uint64_t v = 0;
+    int rc = 0;
 
     if (s.len == 0)
         return ERR_INVALID;
@@ -74,11 +75,13 @@ int slice_to_u64(struct slice s, uint64_t *out)
         unsigned d = (unsigned char)s.ptr[i] - '0';
 
         if (d > 9)
-            return ERR_INVALID;
+            return ERR_INVALID; /* even past max: a non-digit makes it invalid, not big */
         if (v > (UINT64_MAX - d) / 10)
-            return ERR_LIMIT;
-        v = v * 10 + d;
+            rc = ERR_LIMIT;
+        else
+            v = v * 10 + d;
     }
-    *out = v;
-    return 0;
+    if (rc == 0)
+        *out = v;
+    return rc;
 }

@@ -7,14 +7,33 @@
 
 #include "base/base.h"
 
+/* Copies <s> into <out> as the inside of a JSON string, cut to fit; no allocation, as the
+ * abort path must not depend on the heap. */
+static void json_chars(char *out, size_t cap, const char *s)
+{
+    size_t n = 0;
+
+    for (; *s && n + 2 < cap; s++) {
+        if ((unsigned char)*s < 0x20)
+            continue;
+        if (*s == '"' || *s == '\\')
+            out[n++] = '\\';
+        out[n++] = *s;
+    }
+    out[n] = '\0';
+}
+
 void base_assert_fail(const char *expr, const char *file, int line)
 {
-    char msg[512];
-    int n = snprintf(msg, sizeof(msg),
-                     "{\"lvl\":\"error\",\"ev\":\"assert.failed\",\"expr\":\"%s\","
-                     "\"at\":\"%s:%d\"}\n",
-                     expr, file, line);
+    char msg[512], e[256], f[128];
+    int n;
 
+    json_chars(e, sizeof(e), expr); /* `ASSERT(strcmp(s, "x") == 0)` has quotes */
+    json_chars(f, sizeof(f), file);
+    n = snprintf(msg, sizeof(msg),
+                 "{\"lvl\":\"error\",\"ev\":\"assert.failed\",\"expr\":\"%s\","
+                 "\"at\":\"%s:%d\"}\n",
+                 e, f, line);
     if (n > 0)
         (void)!write(2, msg, (size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg) - 1);
     abort();
@@ -92,8 +111,11 @@ void time_rfc3339_ms(uint64_t ms, char out[32])
     struct tm tm;
 
     gmtime_r(&secs, &tm);
-    snprintf(out, 32, "%04d-%02d-%02dT%02d:%02d:%02d.%03uZ", tm.tm_year + 1900, tm.tm_mon + 1,
-             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (unsigned)(ms % 1000));
+    /* the modulos bound every field for the compiler; the values are in range anyway */
+    snprintf(out, 32, "%04u-%02u-%02uT%02u:%02u:%02u.%03uZ", (unsigned)(tm.tm_year + 1900) % 10000,
+             (unsigned)(tm.tm_mon + 1) % 100, (unsigned)tm.tm_mday % 100,
+             (unsigned)tm.tm_hour % 100, (unsigned)tm.tm_min % 100, (unsigned)tm.tm_sec % 100,
+             (unsigned)(ms % 1000));
 }
 
 /* Splits "<digits><unit>" into its number and unit. */

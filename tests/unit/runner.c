@@ -66,7 +66,7 @@ static int run_one(const struct test_case *tc, unsigned timeout_s, char *why, si
 
     snprintf(tmpdir, sizeof(tmpdir), "/tmp/slipway-unit-%d-%s", (int)getpid(), tc->name);
     if (mkdir(tmpdir, 0700) != 0 && errno != EEXIST) {
-        snprintf(why, whylen, "cannot create %s", tmpdir);
+        snprintf(why, whylen, "cannot create the test directory");
         return -1;
     }
     fflush(stdout);

@@ -1,0 +1,1034 @@
+/*
+ * The HTTP server: one libmicrohttpd daemon per event loop, all on one port (SO_REUSEPORT),
+ * driven from our epoll loop in MHD's external-epoll mode. Each request gets an arena, an id
+ * and a deadline; limits answer with JSON errors; handlers may answer later (the connection is
+ * suspended meanwhile).
+ *
+ * libmicrohttpd 0.9.75 turns keep-alive off when a response is queued on the first call of
+ * the access handler for a request without a body, so we answer on the second call.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <strings.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "http-int.h"
+
+#define HDR_TIMEOUT_SWEEP_MS 250
+
+struct srv_loop;
+
+/* One TCP connection. */
+struct http_conn {
+    struct srv_loop *loop;
+    struct MHD_Connection *mhd;
+    int fd;
+    uint64_t wait_since; /* ms: since when we wait for a request's headers */
+    bool kept_alive;     /* a request was served before on this connection */
+    bool in_request;     /* its headers are complete */
+    bool dropped;        /* we ended it (header timeout) */
+    struct http_conn *prev, *next;
+};
+
+struct hdr {
+    struct hdr *next;
+    const char *name, *value;
+};
+
+/* One request; pub first so a struct http_req * converts back. */
+struct srv_req {
+    struct http_req pub;
+    struct srv_loop *loop;
+    struct MHD_Connection *mhd;
+    struct slice uri;          /* raw request target */
+    uint64_t start_ns;
+    bool started, handled, suspended, finished;
+    int status;
+    struct MHD_Response *resp; /* built by http_respond*, queued by the access handler */
+    struct hdr *hdrs;
+    struct sbuf body;
+    int64_t max_body;
+    bool body_over;
+    size_t resp_bytes;
+    http_handler_fn *fn;
+    void *fn_arg;
+    bool no_log;
+    /* WebSocket upgrade */
+    const struct http_ws_handler *ws_h;
+    void *ws_arg;
+    struct http_ws_opts ws_opts;
+    struct MHD_UpgradeResponseHandle *urh;
+};
+
+struct ws_link {
+    struct ws_link *prev, *next;
+    struct http_ws *ws;
+    struct MHD_UpgradeResponseHandle *urh;
+    struct srv_loop *loop;
+};
+
+struct srv_loop {
+    struct http_server *srv;
+    struct ev *ev;
+    pthread_t thread;
+    int listen_fd;
+    struct MHD_Daemon *mhd;
+    int mhd_fd;
+    struct ev_timer *mhd_timer, *sweep_timer;
+    uint64_t mhd_due;
+    struct http_conn *conns;
+    struct ws_link *wss;
+    pthread_mutex_t ready_lock;
+    pthread_cond_t ready_cond;
+    bool ready;
+};
+
+struct http_server {
+    struct http_cfg cfg; /* strings borrowed from the caller's cfg */
+    const struct http_router *router;
+    struct http_server_deps deps;
+    int port;
+    unsigned nloops;
+    struct srv_loop *loops;
+    _Atomic size_t inflight;
+    _Atomic bool draining;
+    struct metric *m_requests, *m_duration, *m_inflight, *m_conns;
+};
+
+static const char *const json_ct = "application/json";
+
+/* ------------------------------------------------------------ responses */
+
+static struct srv_req *req_of(struct http_req *r)
+{
+    return (struct srv_req *)r;
+}
+
+int http_add_header(struct http_req *r, const char *name, const char *value)
+{
+    struct srv_req *req = req_of(r);
+    struct hdr *h = arena_alloc(r->arena, sizeof(*h));
+
+    if (h == NULL)
+        return ERR_LIMIT;
+    h->name = arena_strndup(r->arena, name, strlen(name));
+    h->value = arena_strndup(r->arena, value, strlen(value));
+    if (h->name == NULL || h->value == NULL)
+        return ERR_LIMIT;
+    h->next = req->hdrs;
+    req->hdrs = h;
+    return 0;
+}
+
+static void add_cors(struct srv_req *req, struct MHD_Response *resp)
+{
+    const char *origin = MHD_lookup_connection_value(req->mhd, MHD_HEADER_KIND, "Origin");
+    const char *allowed = req->loop->srv->cfg.cors_origin;
+
+    if (origin == NULL || allowed == NULL || allowed[0] == '\0' || strcmp(origin, allowed) != 0)
+        return;
+    MHD_add_response_header(resp, "Access-Control-Allow-Origin", origin);
+    MHD_add_response_header(resp, "Access-Control-Allow-Credentials", "true");
+    MHD_add_response_header(resp, "Vary", "Origin");
+}
+
+static void add_headers(struct srv_req *req, struct MHD_Response *resp, const char *ctype)
+{
+    bool has_cc = false, has_csp = false;
+
+    for (struct hdr *h = req->hdrs; h; h = h->next) {
+        MHD_add_response_header(resp, h->name, h->value);
+        has_cc |= strcasecmp(h->name, "Cache-Control") == 0;
+        has_csp |= strcasecmp(h->name, "Content-Security-Policy") == 0;
+    }
+    if (ctype)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+    MHD_add_response_header(resp, "X-Request-Id", req->pub.id);
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+    MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+    if (!has_cc)
+        MHD_add_response_header(resp, "Cache-Control", "no-store");
+    if (!has_csp)
+        MHD_add_response_header(resp, "Content-Security-Policy",
+                                "default-src 'none'; frame-ancestors 'none'");
+    add_cors(req, resp);
+    if (atomic_load(&req->loop->srv->draining))
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+}
+
+/* Queues the built response when the access handler may (it is running for this request). */
+static void queue_response(struct srv_req *req)
+{
+    if (req->resp == NULL)
+        return;
+    MHD_queue_response(req->mhd, (unsigned)req->status, req->resp);
+    MHD_destroy_response(req->resp);
+    req->resp = NULL;
+}
+
+static void kick_mhd(struct srv_loop *l);
+
+static void set_response(struct srv_req *req, int status, struct MHD_Response *resp,
+                         const char *ctype, size_t len)
+{
+    if (NEVER(req->handled && req->status != 0)) { /* answered twice: keep the first */
+        MHD_destroy_response(resp);
+        return;
+    }
+    add_headers(req, resp, ctype);
+    req->status = status;
+    req->resp = resp;
+    req->resp_bytes = len;
+    req->handled = true;
+    if (req->suspended) {
+        req->suspended = false;
+        MHD_resume_connection(req->mhd); /* the access handler runs again and queues it */
+        kick_mhd(req->loop); /* MHD acts on a resume only when it next runs */
+    }
+}
+
+void http_respond(struct http_req *r, int status, const char *content_type, struct slice body)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer(
+        body.len, (void *)body.ptr, MHD_RESPMEM_MUST_COPY);
+
+    ASSERT(resp != NULL);
+    set_response(req_of(r), status, resp, content_type, body.len);
+}
+
+void http_respond_take(struct http_req *r, int status, const char *content_type, char *body,
+                       size_t len)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+
+    ASSERT(resp != NULL);
+    set_response(req_of(r), status, resp, content_type, len);
+}
+
+void http_respond_error(struct http_req *r, int status, const char *code, const char *msg)
+{
+    struct sbuf b = SBUF_INIT(4096);
+    struct jw w;
+    char *body;
+    size_t len;
+
+    jw_init(&w, &b);
+    jw_obj_begin(&w);
+    jw_key(&w, "error");
+    jw_obj_begin(&w);
+    jw_key(&w, "code");
+    jw_str(&w, code);
+    jw_key(&w, "message");
+    jw_str(&w, msg);
+    jw_key(&w, "requestId");
+    jw_str(&w, r->id);
+    jw_obj_end(&w);
+    jw_obj_end(&w);
+    sbuf_putc(&b, '\n');
+    body = sbuf_take(&b, &len);
+    http_respond_take(r, status, json_ct, body, len);
+}
+
+void http_respond_err(struct http_req *r, const struct err *err)
+{
+    http_respond_error(r, err_http_status(err->code), err_name(err->code), err->msg);
+}
+
+/* ------------------------------------------------------------ request accessors */
+
+struct slice http_req_header(struct http_req *r, const char *name)
+{
+    const char *v = MHD_lookup_connection_value(req_of(r)->mhd, MHD_HEADER_KIND, name);
+
+    return slice_from_cstr(v);
+}
+
+struct slice http_req_param(const struct http_req *r, const char *name)
+{
+    for (size_t i = 0; i < r->match.nparams; i++)
+        if (slice_eq_cstr(r->match.names[i], name))
+            return r->match.values[i];
+    return SLICE_NULL;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c |= 0x20;
+    return (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
+}
+
+/* Form-decodes <s> ('+' is a space) into the arena; SLICE_NULL on a bad escape. */
+static struct slice form_decode(struct arena *a, struct slice s)
+{
+    char *p = arena_alloc(a, s.len + 1);
+    size_t n = 0;
+
+    if (p == NULL)
+        return SLICE_NULL;
+    for (size_t i = 0; i < s.len; i++) {
+        char c = s.ptr[i];
+
+        if (c == '+') {
+            c = ' ';
+        } else if (c == '%') {
+            if (s.len - i < 3 || hexval(s.ptr[i + 1]) < 0 || hexval(s.ptr[i + 2]) < 0)
+                return SLICE_NULL;
+            c = (char)(hexval(s.ptr[i + 1]) << 4 | hexval(s.ptr[i + 2]));
+            i += 2;
+        }
+        p[n++] = c;
+    }
+    p[n] = '\0';
+    return (struct slice){p, n};
+}
+
+struct slice http_req_query(struct http_req *r, const char *name)
+{
+    struct slice rest = r->query, pair, key;
+
+    while (rest.len > 0) {
+        slice_split(&rest, '&', &pair);
+        slice_split(&pair, '=', &key);
+        key = form_decode(r->arena, key);
+        if (key.ptr && slice_eq_cstr(key, name))
+            return form_decode(r->arena, pair);
+    }
+    return SLICE_NULL;
+}
+
+const char *http_req_peer(struct http_req *r)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(req_of(r)->mhd, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    char buf[INET6_ADDRSTRLEN] = "unknown";
+    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+
+    if (sa && sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, buf, sizeof(buf));
+    else if (sa && sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, buf, sizeof(buf));
+    return arena_strndup(r->arena, buf, strlen(buf));
+}
+
+/* ------------------------------------------------------------ request lifecycle */
+
+static struct http_conn *conn_of(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+    return ci ? ci->socket_context : NULL;
+}
+
+/* MHD calls this first, with the raw request target; what it returns becomes the request's
+ * context, so every request has its arena and id from the start. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+    struct srv_loop *l = cls;
+    struct arena *a = arena_new(&(struct arena_opts){.chunk = 4096, .budget = 8u << 20});
+    struct srv_req *req = arena_zalloc(a, sizeof(*req));
+
+    ASSERT(req != NULL); /* the first small allocation of a fresh arena */
+    req->pub.arena = a;
+    req->loop = l;
+    req->mhd = c;
+    req->start_ns = time_mono_ns();
+    req->uri = slice_dup(a, slice_from_cstr(uri));
+    req->body = SBUF_INIT(0);
+    id_new(req->pub.id);
+    req->pub.log = (struct log_ctx){.svc = "http", .req = req->pub.id};
+    atomic_fetch_add(&l->srv->inflight, 1);
+    metric_add(l->srv->m_inflight, 1);
+    return req;
+}
+
+struct hdr_sum {
+    size_t bytes;
+};
+
+static enum MHD_Result sum_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                  const char *value)
+{
+    struct hdr_sum *s = cls;
+
+    (void)kind;
+    s->bytes += strlen(key) + (value ? strlen(value) : 0) + 4;
+    return MHD_YES;
+}
+
+/* Length the client declared, or -1 when it sent none (or chunked). */
+static int64_t content_length(struct srv_req *req)
+{
+    const char *cl = MHD_lookup_connection_value(req->mhd, MHD_HEADER_KIND, "Content-Length");
+    uint64_t n;
+
+    if (cl == NULL || slice_to_u64(slice_from_cstr(cl), &n) < 0 || n > INT64_MAX)
+        return -1;
+    return (int64_t)n;
+}
+
+static bool has_body(struct srv_req *req)
+{
+    return content_length(req) > 0 ||
+           MHD_lookup_connection_value(req->mhd, MHD_HEADER_KIND, "Transfer-Encoding") != NULL;
+}
+
+/* No route for this method: 404, 405 with Allow, or the answer to OPTIONS (CORS preflight). */
+static bool refuse_unrouted(struct srv_req *req)
+{
+    struct http_req *r = &req->pub;
+    struct sbuf allow = SBUF_INIT(128);
+    bool ok = true;
+
+    if (r->match.allowed == 0) {
+        http_respond_error(r, 404, "not_found", "no such path");
+        return false;
+    }
+    for (unsigned m = 1; m <= HTTP_OPTIONS; m <<= 1)
+        if ((r->match.allowed | HTTP_OPTIONS) & m)
+            sbuf_printf(&allow, "%s%s", allow.len ? ", " : "", http_method_name(m));
+    if (http_add_header(r, "Allow", allow.buf) < 0)
+        ok = false;
+    if (ok && r->method == HTTP_OPTIONS) {
+        ok = http_add_header(r, "Access-Control-Allow-Methods", allow.buf) == 0 &&
+             http_add_header(r, "Access-Control-Allow-Headers",
+                             "Authorization, Content-Type, X-Slipway-Workspace") == 0 &&
+             http_add_header(r, "Access-Control-Max-Age", "600") == 0;
+        http_respond(r, 204, NULL, SLICE_NULL);
+    } else {
+        http_respond_error(r, 405, "method_not_allowed", "method not allowed on this path");
+    }
+    sbuf_release(&allow);
+    return false;
+}
+
+/* Checks the limits and routes the request, once its headers are in. Returns false with an
+ * error response set when the request is refused. */
+static bool admit(struct srv_req *req, const char *method, const char *version)
+{
+    const struct http_cfg *cfg = &req->loop->srv->cfg;
+    struct http_req *r = &req->pub;
+    struct hdr_sum sum = {0};
+    struct slice path = req->uri;
+    const struct http_route_opts *ropts;
+    struct err err = {0};
+    char msg[160];
+
+    if (req->uri.len > (size_t)cfg->max_url_bytes) {
+        snprintf(msg, sizeof(msg), "request target is over %" PRId64 " bytes", cfg->max_url_bytes);
+        http_respond_error(r, 414, "uri_too_long", msg);
+        return false;
+    }
+    MHD_get_connection_values(req->mhd, MHD_HEADER_KIND, sum_header, &sum);
+    if (sum.bytes > (size_t)cfg->max_header_bytes) {
+        snprintf(msg, sizeof(msg), "request headers are over %" PRId64 " bytes",
+                 cfg->max_header_bytes);
+        http_respond_error(r, 431, "headers_too_large", msg);
+        return false;
+    }
+    if (strcmp(version, "HTTP/1.1") == 0 &&
+        MHD_lookup_connection_value(req->mhd, MHD_HEADER_KIND, "Host") == NULL) {
+        http_respond_error(r, 400, "invalid", "Host: required in HTTP/1.1 requests");
+        return false;
+    }
+    r->method = http_method_parse(slice_from_cstr(method));
+    if (r->method == 0) {
+        http_respond_error(r, 501, "not_implemented", "method not implemented");
+        return false;
+    }
+    slice_split(&path, '?', &r->path);
+    r->query = path;
+    if (http_router_match(req->loop->srv->router, r->arena, r->method, r->path, &r->match,
+                          &err) < 0) {
+        http_respond_err(r, &err);
+        return false;
+    }
+    if (r->match.route == NULL)
+        return refuse_unrouted(req);
+    http_route_get(r->match.route, &req->fn, &req->fn_arg, &ropts);
+    req->no_log = ropts->no_access_log;
+    req->max_body = ropts->max_body_bytes ? ropts->max_body_bytes : cfg->max_body_bytes;
+    if (content_length(req) > req->max_body) {
+        snprintf(msg, sizeof(msg), "request body is over %" PRId64 " bytes", req->max_body);
+        http_respond_error(r, 413, "body_too_large", msg);
+        return false;
+    }
+    req->body = SBUF_INIT((size_t)req->max_body);
+    return true;
+}
+
+/* The body arrives in pieces; a chunked body over the limit ends the connection (a response
+ * cannot be queued while MHD is reading a body). */
+static enum MHD_Result take_body(struct srv_req *req, const char *data, size_t *size)
+{
+    if (!req->handled) {
+        sbuf_put(&req->body, data, *size);
+        if (req->body.err) {
+            req->body_over = true;
+            LOG_WARN(&req->pub.log, "http.body_too_large",
+                     LF_INT("max_bytes", req->max_body));
+            return MHD_NO;
+        }
+    }
+    *size = 0;
+    return MHD_YES;
+}
+
+static void dispatch(struct srv_req *req)
+{
+    req->pub.body = sbuf_slice(&req->body);
+    req->fn(req->fn_arg, &req->pub);
+    if (!req->handled) {
+        req->suspended = true;
+        MHD_suspend_connection(req->mhd);
+    }
+}
+
+static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char *url,
+                                 const char *method, const char *version,
+                                 const char *upload_data, size_t *upload_data_size,
+                                 void **req_cls)
+{
+    struct srv_req *req = *req_cls;
+    struct http_conn *conn;
+
+    (void)cls, (void)url;
+    if (NEVER(req == NULL))
+        return MHD_NO;
+    if (!req->started) {
+        req->started = true;
+        conn = conn_of(c);
+        req->pub.conn = conn;
+        if (conn)
+            conn->in_request = true;
+        if (!admit(req, method, version) && has_body(req))
+            queue_response(req); /* refused before the body: answer now, then close */
+        return MHD_YES;
+    }
+    if (*upload_data_size > 0)
+        return take_body(req, upload_data, upload_data_size);
+    if (!req->handled && !req->suspended && req->fn) {
+        dispatch(req);
+        req->fn = NULL;
+    }
+    queue_response(req);
+    return MHD_YES;
+}
+
+static void log_request(struct srv_req *req, enum MHD_RequestTerminationCode toe, double secs)
+{
+    if (!req->loop->srv->cfg.access_log || req->no_log)
+        return;
+    LOG_INFO(&req->pub.log, "http.request", LF_STR("method", http_method_name(req->pub.method)),
+             LF_SLICE("path", req->pub.path.ptr ? req->pub.path : req->uri),
+             LF_INT("status", req->status), LF_DBL("ms", secs * 1000.0),
+             LF_UINT("bytes", req->resp_bytes), LF_STR("peer", http_req_peer(&req->pub)),
+             LF_BOOL("completed", toe == MHD_REQUEST_TERMINATED_COMPLETED_OK));
+}
+
+static void record_request(struct srv_req *req, enum MHD_RequestTerminationCode toe)
+{
+    struct http_server *s = req->loop->srv;
+    double secs = (double)(time_mono_ns() - req->start_ns) / 1e9;
+    const char *route = req->pub.match.route ? http_route_pattern(req->pub.match.route)
+                                              : "unmatched";
+    char status[16];
+
+    snprintf(status, sizeof(status), "%d", req->status ? req->status : 499);
+    if (s->m_requests) {
+        metric_add(metric_series(s->m_requests,
+                                 (const char *[]){route, http_method_name(req->pub.method),
+                                                  status}),
+                   1);
+        metric_observe(metric_series(s->m_duration, (const char *[]){route}), secs);
+        metric_add(s->m_inflight, -1);
+    }
+    log_request(req, toe, secs);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    struct srv_req *req = *req_cls;
+    struct http_conn *conn = conn_of(c);
+
+    (void)cls;
+    if (req == NULL)
+        return;
+    record_request(req, toe);
+    if (conn) {
+        conn->in_request = false;
+        conn->kept_alive = true;
+        conn->wait_since = ev_now_ms(req->loop->ev);
+    }
+    if (req->resp)
+        MHD_destroy_response(req->resp);
+    sbuf_release(&req->body);
+    atomic_fetch_sub(&req->loop->srv->inflight, 1);
+    arena_free(req->pub.arena);
+    *req_cls = NULL;
+}
+
+/* ------------------------------------------------------------ connections */
+
+/* Writes a whole small response straight to the socket, best effort: MHD is not writing on
+ * this connection (it waits for a request's head, or is closing it). */
+static void send_raw_error(int fd, int status, const char *reason, const char *code,
+                           const char *msg)
+{
+    char body[256], resp[512];
+    int nb = snprintf(body, sizeof(body), "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}\n",
+                      code, msg);
+    int n = snprintf(resp, sizeof(resp),
+                     "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
+                     "Connection: close\r\nContent-Length: %d\r\n\r\n%s",
+                     status, reason, nb, body);
+
+    if (n > 0 && (size_t)n < sizeof(resp))
+        (void)!send(fd, resp, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+static void on_conn(void *cls, struct MHD_Connection *c, void **socket_context,
+                    enum MHD_ConnectionNotificationCode code)
+{
+    struct srv_loop *l = cls;
+    struct http_conn *conn = *socket_context;
+    const union MHD_ConnectionInfo *ci;
+
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        conn = xcalloc(1, sizeof(*conn));
+        ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        conn->fd = ci ? ci->connect_fd : -1;
+        conn->loop = l;
+        conn->mhd = c;
+        conn->wait_since = ev_now_ms(l->ev);
+        conn->next = l->conns;
+        if (l->conns)
+            l->conns->prev = conn;
+        l->conns = conn;
+        *socket_context = conn;
+        metric_add(l->srv->m_conns, 1);
+        return;
+    }
+    if (conn == NULL)
+        return;
+    if (conn->prev)
+        conn->prev->next = conn->next;
+    else
+        l->conns = conn->next;
+    if (conn->next)
+        conn->next->prev = conn->prev;
+    free(conn);
+    *socket_context = NULL;
+    metric_add(l->srv->m_conns, -1);
+}
+
+/* Ends a connection that did not send a request's headers in time: a 408 for a first
+ * request (best effort, straight to the socket: MHD is only reading now), then shutdown(),
+ * which MHD sees as the peer closing. */
+static void drop_slow(struct http_conn *conn)
+{
+    if (!conn->kept_alive)
+        send_raw_error(conn->fd, 408, "Request Timeout", "timeout",
+                       "request headers not received in time");
+    shutdown(conn->fd, SHUT_RDWR);
+    conn->in_request = conn->dropped = true; /* once */
+    LOG_INFO(&(struct log_ctx){.svc = "http"}, "http.header_timeout",
+             LF_BOOL("keep_alive", conn->kept_alive));
+}
+
+static void sweep(void *arg)
+{
+    struct srv_loop *l = arg;
+    const struct http_cfg *cfg = &l->srv->cfg;
+    uint64_t now = ev_now_ms(l->ev);
+
+    for (struct http_conn *c = l->conns; c; c = c->next) {
+        uint64_t limit = (uint64_t)(c->kept_alive ? cfg->idle_timeout_ms : cfg->header_timeout_ms);
+
+        if (!c->in_request && c->fd >= 0 && now - c->wait_since >= limit)
+            drop_slow(c);
+    }
+    l->sweep_timer = ev_timer_add(l->ev, HDR_TIMEOUT_SWEEP_MS, sweep, l);
+}
+
+/* ------------------------------------------------------------ driving MHD from the loop */
+
+static void run_mhd(struct srv_loop *l);
+
+static void mhd_timer_fired(void *arg)
+{
+    struct srv_loop *l = arg;
+
+    l->mhd_timer = NULL;
+    run_mhd(l);
+}
+
+/* MHD says when it next needs to run without socket activity (its own timeouts, or 0 when it
+ * holds work already); keep one timer at the earliest such moment. */
+static void arm_mhd(struct srv_loop *l)
+{
+    MHD_UNSIGNED_LONG_LONG t;
+    uint64_t due;
+
+    if (MHD_get_timeout(l->mhd, &t) != MHD_YES)
+        return;
+    due = ev_now_ms(l->ev) + t;
+    if (l->mhd_timer && l->mhd_due <= due)
+        return;
+    ev_timer_cancel(l->ev, l->mhd_timer);
+    l->mhd_timer = ev_timer_add(l->ev, t, mhd_timer_fired, l);
+    l->mhd_due = due;
+}
+
+/* Runs MHD on the next loop iteration (after a resume, which MHD only notes). */
+static void kick_mhd(struct srv_loop *l)
+{
+    uint64_t now = ev_now_ms(l->ev);
+
+    if (l->mhd_timer && l->mhd_due <= now)
+        return;
+    ev_timer_cancel(l->ev, l->mhd_timer);
+    l->mhd_timer = ev_timer_add(l->ev, 0, mhd_timer_fired, l);
+    l->mhd_due = now;
+}
+
+static void run_mhd(struct srv_loop *l)
+{
+    if (l->mhd == NULL)
+        return;
+    MHD_run(l->mhd);
+    arm_mhd(l);
+}
+
+static void mhd_readable(void *arg, uint32_t events)
+{
+    (void)events;
+    run_mhd(arg);
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char msg[256];
+
+    (void)cls;
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    msg[strcspn(msg, "\n")] = '\0';
+    LOG_WARN(&(struct log_ctx){.svc = "http"}, "http.mhd", LF_STR("msg", msg));
+}
+
+/* ------------------------------------------------------------ WebSocket upgrade */
+
+static void ws_unlink(void *arg)
+{
+    struct ws_link *k = arg;
+
+    if (k->prev)
+        k->prev->next = k->next;
+    else
+        k->loop->wss = k->next;
+    if (k->next)
+        k->next->prev = k->prev;
+    MHD_upgrade_action(k->urh, MHD_UPGRADE_ACTION_CLOSE);
+    free(k);
+}
+
+static void on_upgrade(void *cls, struct MHD_Connection *c, void *req_cls, const char *extra,
+                       size_t extra_len, MHD_socket sock, struct MHD_UpgradeResponseHandle *urh)
+{
+    struct srv_req *req = req_cls;
+    struct ws_link *k = xcalloc(1, sizeof(*k));
+
+    (void)cls, (void)c;
+    k->loop = req->loop;
+    k->urh = urh;
+    k->next = k->loop->wss;
+    if (k->next)
+        k->next->prev = k;
+    k->loop->wss = k;
+    k->ws = ws_conn_start(k->loop->ev, sock, (struct slice){extra, extra_len}, &req->ws_opts,
+                          req->ws_h, req->ws_arg, ws_unlink, k);
+}
+
+void http_respond_ws(struct http_req *r, const struct http_ws_opts *opts,
+                     const struct http_ws_handler *h, void *arg)
+{
+    struct srv_req *req = req_of(r);
+    struct ws_handshake hs = {
+        .method = r->method,
+        .upgrade = http_req_header(r, "Upgrade"),
+        .connection = http_req_header(r, "Connection"),
+        .version = http_req_header(r, "Sec-WebSocket-Version"),
+        .key = http_req_header(r, "Sec-WebSocket-Key"),
+        .protocol = http_req_header(r, "Sec-WebSocket-Protocol"),
+    };
+    struct MHD_Response *resp;
+    struct err err = {0};
+    char accept[29];
+    int status = 400;
+
+    if (ws_handshake_check(&hs, opts, accept, &status, &err) < 0) {
+        if (status == 426 && http_add_header(r, "Sec-WebSocket-Version", "13") < 0)
+            status = 400; /* out of request memory: the plain error still goes out */
+        http_respond_error(r, status, "bad_handshake", err.msg);
+        return;
+    }
+    req->ws_h = h;
+    req->ws_arg = arg;
+    req->ws_opts = *opts;
+    resp = MHD_create_response_for_upgrade(on_upgrade, req);
+    ASSERT(resp != NULL);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_UPGRADE, "websocket");
+    MHD_add_response_header(resp, "Sec-WebSocket-Accept", accept);
+    if (opts->subprotocol)
+        MHD_add_response_header(resp, "Sec-WebSocket-Protocol", opts->subprotocol);
+    set_response(req, 101, resp, NULL, 0);
+}
+
+/* ------------------------------------------------------------ start and stop */
+
+static int listen_socket(const struct http_cfg *cfg, int *port, struct err *err)
+{
+    struct sockaddr_in6 a6 = {.sin6_family = AF_INET6};
+    struct sockaddr_in a4 = {.sin_family = AF_INET};
+    struct sockaddr *sa = (struct sockaddr *)&a4;
+    socklen_t salen = sizeof(a4);
+    int one = 1, fd;
+
+    if (inet_pton(AF_INET, cfg->bind, &a4.sin_addr) == 1) {
+        a4.sin_port = htons((uint16_t)*port);
+    } else if (inet_pton(AF_INET6, cfg->bind, &a6.sin6_addr) == 1) {
+        a6.sin6_port = htons((uint16_t)*port);
+        sa = (struct sockaddr *)&a6;
+        salen = sizeof(a6);
+    } else {
+        return err_set(err, ERR_INVALID, "http.bind: \"%s\" is not an IPv4 or IPv6 address",
+                       cfg->bind);
+    }
+    fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return err_set(err, err_from_errno(errno), "socket: %s", strerror(errno));
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+    if (bind(fd, sa, salen) != 0 || listen(fd, 1024) != 0) {
+        int e = errno;
+
+        close(fd);
+        return err_set(err, e == EADDRINUSE ? ERR_CONFLICT : err_from_errno(e),
+                       "http.port: cannot listen on %s:%d: %s", cfg->bind, *port, strerror(e));
+    }
+    if (getsockname(fd, sa, &salen) == 0)
+        *port = ntohs(sa->sa_family == AF_INET ? a4.sin_port : a6.sin6_port);
+    return fd;
+}
+
+/* Any URL escaping is ours to do, per path segment: MHD must leave the bytes alone. */
+static size_t no_unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+    (void)cls, (void)c;
+    return strlen(s);
+}
+
+static struct MHD_Daemon *start_mhd(struct srv_loop *l)
+{
+    const struct http_cfg *cfg = &l->srv->cfg;
+    /* MHD keeps a request's head in this pool and zeroes all of it for every request, so it
+     * is sized to our limits (plus room for its bookkeeping), not generously. Past it MHD
+     * answers 414/431 itself, with its own short HTML body. */
+    size_t mem = (size_t)(cfg->max_url_bytes + cfg->max_header_bytes) + (4u << 10);
+    unsigned per_loop = (unsigned)(cfg->max_connections / l->srv->nloops) + 1;
+    unsigned idle_s = (unsigned)((cfg->idle_timeout_ms + 999) / 1000) + 1;
+
+    return MHD_start_daemon(
+        MHD_USE_EPOLL | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE |
+            MHD_USE_ERROR_LOG,
+        0,
+        NULL, NULL, on_access, l, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, l,
+        MHD_OPTION_LISTEN_SOCKET, l->listen_fd,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, mem, MHD_OPTION_CONNECTION_LIMIT, per_loop,
+        MHD_OPTION_CONNECTION_TIMEOUT, idle_s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, l,
+        MHD_OPTION_NOTIFY_CONNECTION, on_conn, l, MHD_OPTION_URI_LOG_CALLBACK, on_uri, l,
+        MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, l, MHD_OPTION_END);
+}
+
+static void signal_ready(struct srv_loop *l)
+{
+    pthread_mutex_lock(&l->ready_lock);
+    l->ready = true;
+    pthread_cond_signal(&l->ready_cond);
+    pthread_mutex_unlock(&l->ready_lock);
+}
+
+static void *loop_main(void *arg)
+{
+    struct srv_loop *l = arg;
+    const union MHD_DaemonInfo *di;
+
+    l->mhd = start_mhd(l);
+    di = l->mhd ? MHD_get_daemon_info(l->mhd, MHD_DAEMON_INFO_EPOLL_FD) : NULL;
+    if (di == NULL || ev_io_add(l->ev, di->epoll_fd, EPOLLIN, mhd_readable, l) < 0) {
+        if (l->mhd)
+            MHD_stop_daemon(l->mhd);
+        l->mhd = NULL;
+        signal_ready(l);
+        return NULL;
+    }
+    l->mhd_fd = di->epoll_fd;
+    l->sweep_timer = ev_timer_add(l->ev, HDR_TIMEOUT_SWEEP_MS, sweep, l);
+    signal_ready(l);
+    ev_run(l->ev);
+    return NULL;
+}
+
+static void make_metrics(struct http_server *s)
+{
+    static const double buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                     0.1,    0.25,  0.5,    1,     2.5,  5,    10};
+    struct metrics *m = s->deps.metrics;
+
+    if (m == NULL)
+        return;
+    s->m_requests = metrics_family(m, METRIC_COUNTER, "http_requests_total",
+                                   "HTTP requests answered, by route pattern, method and status.",
+                                   (const char *[]){"route", "method", "status", NULL}, NULL, 0);
+    s->m_duration = metrics_family(m, METRIC_HISTOGRAM, "http_request_duration_seconds",
+                                   "Time from the request line to the end of the response.",
+                                   (const char *[]){"route", NULL}, buckets, ARRAY_LEN(buckets));
+    s->m_inflight = metric_series(
+        metrics_family(m, METRIC_GAUGE, "http_requests_in_flight",
+                       "Requests received and not yet answered.", NULL, NULL, 0),
+        NULL);
+    s->m_conns = metric_series(metrics_family(m, METRIC_GAUGE, "http_connections_open",
+                                              "Open client connections.", NULL, NULL, 0),
+                               NULL);
+}
+
+static int start_loop(struct http_server *s, struct srv_loop *l, struct err *err)
+{
+    char name[32];
+
+    snprintf(name, sizeof(name), "http-%u", (unsigned)(l - s->loops));
+    l->srv = s;
+    l->ev = ev_new(name);
+    pthread_mutex_init(&l->ready_lock, NULL);
+    pthread_cond_init(&l->ready_cond, NULL);
+    ASSERT(pthread_create(&l->thread, NULL, loop_main, l) == 0);
+    pthread_mutex_lock(&l->ready_lock);
+    while (!l->ready)
+        pthread_cond_wait(&l->ready_cond, &l->ready_lock);
+    pthread_mutex_unlock(&l->ready_lock);
+    if (l->mhd == NULL) {
+        pthread_join(l->thread, NULL);
+        return err_set(err, ERR_UNAVAILABLE, "http: the HTTP daemon did not start");
+    }
+    return 0;
+}
+
+int http_server_start(const struct http_cfg *cfg, const struct http_router *router,
+                      const struct http_server_deps *deps, struct http_server **out,
+                      struct err *err)
+{
+    struct http_server *s = xcalloc(1, sizeof(*s));
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    int port = (int)cfg->port;
+
+    s->cfg = *cfg;
+    s->router = router;
+    s->deps = *deps;
+    s->nloops = cfg->loops > 0 ? (unsigned)cfg->loops : (unsigned)(ncpu > 0 ? ncpu : 1);
+    s->loops = xcalloc(s->nloops, sizeof(*s->loops));
+    make_metrics(s);
+    for (unsigned i = 0; i < s->nloops; i++) {
+        s->loops[i].listen_fd = listen_socket(cfg, &port, err);
+        if (s->loops[i].listen_fd < 0 || start_loop(s, &s->loops[i], err) < 0) {
+            if (s->loops[i].listen_fd >= 0)
+                close(s->loops[i].listen_fd);
+            if (s->loops[i].ev)
+                ev_free(s->loops[i].ev);
+            s->nloops = i;
+            http_server_stop(s);
+            return err->code;
+        }
+    }
+    s->port = port;
+    *out = s;
+    return 0;
+}
+
+int http_server_port(const struct http_server *s)
+{
+    return s->port;
+}
+
+size_t http_server_inflight(const struct http_server *s)
+{
+    return atomic_load(&s->inflight);
+}
+
+static void loop_quiesce(void *arg)
+{
+    struct srv_loop *l = arg;
+    MHD_socket fd = MHD_quiesce_daemon(l->mhd);
+
+    if (fd != MHD_INVALID_SOCKET)
+        close(fd);
+    for (struct ws_link *k = l->wss; k; k = k->next)
+        ws_conn_shutdown(k->ws);
+}
+
+size_t http_server_drain(struct http_server *s)
+{
+    uint64_t deadline = time_mono_ms() + (uint64_t)s->cfg.shutdown_grace_ms;
+
+    atomic_store(&s->draining, true);
+    for (unsigned i = 0; i < s->nloops; i++)
+        ev_post(s->loops[i].ev, loop_quiesce, &s->loops[i]);
+    while (atomic_load(&s->inflight) > 0 && time_mono_ms() < deadline)
+        usleep(10000);
+    return atomic_load(&s->inflight);
+}
+
+/* On the loop: end every connection and the daemon, then the loop itself. */
+static void loop_shutdown(void *arg)
+{
+    struct srv_loop *l = arg;
+
+    while (l->wss) /* ws_conn_shutdown's grace is over: the peers get no more time */
+        ws_unlink(l->wss);
+    for (struct http_conn *c = l->conns; c; c = c->next)
+        if (c->fd >= 0)
+            shutdown(c->fd, SHUT_RDWR);
+    MHD_run(l->mhd);
+    MHD_stop_daemon(l->mhd);
+    l->mhd = NULL;
+    ev_timer_cancel(l->ev, l->mhd_timer);
+    ev_timer_cancel(l->ev, l->sweep_timer);
+    l->mhd_timer = l->sweep_timer = NULL;
+    ev_stop(l->ev);
+}
+
+void http_server_stop(struct http_server *s)
+{
+    for (unsigned i = 0; i < s->nloops; i++)
+        ev_post(s->loops[i].ev, loop_shutdown, &s->loops[i]);
+    for (unsigned i = 0; i < s->nloops; i++) {
+        pthread_join(s->loops[i].thread, NULL);
+        ev_free(s->loops[i].ev);
+        pthread_mutex_destroy(&s->loops[i].ready_lock);
+        pthread_cond_destroy(&s->loops[i].ready_cond);
+    }
+    free(s->loops);
+    free(s);
+}

@@ -1,0 +1,391 @@
+/*
+ * The slipway binary: command-line parsing and the wiring of modules. No logic of its own
+ * beyond deciding what to start and in which order to stop it.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/base.h"
+#include "http/http.h"
+#include "obs/obs.h"
+
+#ifndef SLIPWAY_VERSION
+#define SLIPWAY_VERSION "0.0.0"
+#endif
+#ifndef SLIPWAY_COMMIT
+#define SLIPWAY_COMMIT "unknown"
+#endif
+
+extern char **environ;
+
+struct core_cfg {
+    char *data_dir;
+    char *log_level;
+    int64_t workers;
+};
+
+static const struct cfg_key core_keys[] = {
+    CFG_STR("core.data_dir", struct core_cfg, data_dir, "./data", 0,
+            "Directory holding slipway's state (databases, repositories, images)."),
+    CFG_STR("log.level", struct core_cfg, log_level, "info", CFG_RELOAD,
+            "Least severe level logged: debug, info, warn or error."),
+    CFG_INT("core.workers", struct core_cfg, workers, 4, 1, 256, 0,
+            "Worker threads for blocking work (storage, git, builds' bookkeeping)."),
+};
+
+/* The services one process can run. Each one adds its routes; more arrive with their modules. */
+struct service {
+    const char *name;
+    const char *about;
+};
+static const struct service services[] = {
+    {"gateway", "API, identity, dashboard, health and metrics endpoints"},
+};
+
+struct app {
+    struct cfg *cfg;
+    struct core_cfg core;
+    struct http_cfg http;
+    const char *config_path;
+    const char *services_arg;
+    bool selected[ARRAY_LEN(services)];
+};
+
+static const char usage_main[] =
+    "slipway: a self-hosted application platform\n"
+    "\n"
+    "Usage: slipway <command> [options]\n"
+    "\n"
+    "Commands:\n"
+    "  serve           run slipway (every service in one process unless --services says)\n"
+    "  config show     print the effective configuration and where each value came from\n"
+    "  config check    validate the configuration and exit (0 when valid)\n"
+    "  config keys     describe every configuration key\n"
+    "  version         print the version and source commit\n"
+    "  help [command]  show help for a command\n"
+    "\n"
+    "Run 'slipway help serve' for the options.\n";
+
+static const char usage_serve[] =
+    "Usage: slipway serve [options]\n"
+    "       slipway config show|check|keys [options]\n"
+    "\n"
+    "Options:\n"
+    "  --config FILE      read configuration from FILE ('key = value' lines, # comments)\n"
+    "  --data-dir DIR     where slipway keeps its state (core.data_dir, default ./data)\n"
+    "  --services=A,B     run only these services (default: all); known: gateway\n"
+    "  --bind ADDR        address to listen on (http.bind, default 127.0.0.1)\n"
+    "  --port N           port to listen on (http.port, default 8080; 0 picks one)\n"
+    "  --log-level L      debug, info, warn or error (log.level)\n"
+    "  --set KEY=VALUE    set any configuration key (see 'slipway config keys')\n"
+    "\n"
+    "Precedence: defaults < --config file < SLIPWAY_<KEY> environment variables < flags.\n"
+    "SIGTERM or SIGINT stops accepting, lets requests finish for http.shutdown_grace, exits 0.\n";
+
+static const char usage_version[] = "Usage: slipway version\n\nPrints the version and commit.\n";
+
+static int fail(const char *what, const struct err *err)
+{
+    fprintf(stderr, "slipway: %s%s%s\n", what, err ? ": " : "", err ? err->msg : "");
+    return 2;
+}
+
+static int select_services(struct app *app, struct err *err)
+{
+    struct slice rest = slice_from_cstr(app->services_arg), name;
+
+    if (app->services_arg == NULL || strcmp(app->services_arg, "all") == 0) {
+        for (size_t i = 0; i < ARRAY_LEN(services); i++)
+            app->selected[i] = true;
+        return 0;
+    }
+    do {
+        size_t i;
+
+        slice_split(&rest, ',', &name);
+        for (i = 0; i < ARRAY_LEN(services); i++)
+            if (slice_eq_cstr(slice_trim(name), services[i].name))
+                break;
+        if (i == ARRAY_LEN(services))
+            return err_set(err, ERR_INVALID,
+                           "--services: unknown service \"" SLICE_FMT "\" (known: gateway)",
+                           SLICE_ARG(name));
+        app->selected[i] = true;
+    } while (rest.len > 0);
+    return 0;
+}
+
+/* Flags that set a configuration key directly. */
+static const struct {
+    const char *flag, *key;
+} flag_keys[] = {
+    {"--data-dir", "core.data_dir"},
+    {"--bind", "http.bind"},
+    {"--port", "http.port"},
+    {"--log-level", "log.level"},
+};
+
+/* "--name=value" or "--name value"; advances *i past what it used. */
+static const char *flag_value(int argc, char **argv, int *i, const char *name)
+{
+    size_t n = strlen(name);
+
+    if (strncmp(argv[*i], name, n) != 0)
+        return NULL;
+    if (argv[*i][n] == '=')
+        return argv[*i] + n + 1;
+    if (argv[*i][n] == '\0' && *i + 1 < argc)
+        return argv[++*i];
+    return NULL;
+}
+
+static int set_pair(struct app *app, const char *pair, struct err *err)
+{
+    const char *eq = strchr(pair, '=');
+    char key[128];
+
+    if (eq == NULL || (size_t)(eq - pair) >= sizeof(key))
+        return err_set(err, ERR_INVALID, "--set: expected KEY=VALUE, got \"%s\"", pair);
+    memcpy(key, pair, (size_t)(eq - pair));
+    key[eq - pair] = '\0';
+    return cfg_set(app->cfg, key, eq + 1, CFG_SRC_FLAG, err);
+}
+
+static int parse_one_flag(struct app *app, int argc, char **argv, int *i, struct err *err)
+{
+    const char *v;
+
+    if ((v = flag_value(argc, argv, i, "--config")) != NULL) {
+        app->config_path = v;
+        return 0;
+    }
+    if ((v = flag_value(argc, argv, i, "--services")) != NULL) {
+        app->services_arg = v;
+        return 0;
+    }
+    if ((v = flag_value(argc, argv, i, "--set")) != NULL)
+        return set_pair(app, v, err);
+    for (size_t k = 0; k < ARRAY_LEN(flag_keys); k++)
+        if ((v = flag_value(argc, argv, i, flag_keys[k].flag)) != NULL)
+            return cfg_set(app->cfg, flag_keys[k].key, v, CFG_SRC_FLAG, err);
+    return err_set(err, ERR_INVALID, "unknown option \"%s\" (see 'slipway help serve')",
+                   argv[*i]);
+}
+
+/* Builds the configuration from defaults, file, environment and flags. */
+static int configure(struct app *app, int argc, char **argv, struct err *err)
+{
+    struct cfg_section http_sec = http_cfg_section(&app->http);
+
+    app->cfg = cfg_new();
+    cfg_add(app->cfg, &(struct cfg_section){"core", core_keys, ARRAY_LEN(core_keys), &app->core});
+    cfg_add(app->cfg, &http_sec);
+    for (int i = 0; i < argc; i++)
+        if (parse_one_flag(app, argc, argv, &i, err) < 0)
+            return err->code;
+    if (app->config_path && cfg_load_file(app->cfg, app->config_path, err) < 0)
+        return err->code;
+    if (cfg_load_env(app->cfg, environ, err) < 0)
+        return err->code;
+    if (select_services(app, err) < 0)
+        return err->code;
+    return 0;
+}
+
+static int cmd_config(struct app *app, const char *sub)
+{
+    struct sbuf out = SBUF_INIT(1u << 20);
+    bool ok;
+
+    log_level_parse(app->core.log_level, &ok);
+    if (!ok) {
+        fprintf(stderr, "slipway: log.level: must be debug, info, warn or error\n");
+        return 2;
+    }
+    if (strcmp(sub, "check") == 0) {
+        printf("configuration is valid\n");
+        return 0;
+    }
+    if (strcmp(sub, "show") == 0)
+        cfg_show(app->cfg, &out);
+    else if (strcmp(sub, "keys") == 0)
+        cfg_doc(app->cfg, &out);
+    else
+        return fail("config: expected show, check or keys", NULL);
+    fwrite(out.buf, 1, out.len, stdout);
+    sbuf_release(&out);
+    return 0;
+}
+
+/* Everything a running server holds, released in reverse order. */
+struct running {
+    struct metrics *metrics;
+    struct pool *workers;
+    struct obs *obs;
+    struct http_router *router;
+    struct http_server *http;
+};
+
+static int start(struct app *app, struct running *run, struct err *err)
+{
+    run->metrics = metrics_new();
+    metrics_add_process(run->metrics);
+    obs_build_info(run->metrics, SLIPWAY_VERSION, SLIPWAY_COMMIT);
+    run->workers = pool_new("workers", (unsigned)app->core.workers);
+    run->obs = obs_new(run->metrics, run->workers);
+    obs_check_add(run->obs, "data_dir", obs_check_dir_writable, app->core.data_dir);
+    run->router = http_router_new();
+    if (obs_routes_add(run->obs, run->router, err) < 0)
+        return err->code;
+    return http_server_start(&app->http, run->router,
+                             &(struct http_server_deps){run->metrics, run->workers}, &run->http,
+                             err);
+}
+
+static void stop(struct running *run)
+{
+    if (run->http)
+        http_server_drain(run->http);
+    pool_free(run->workers); /* finishes queued work; completions reach the live loops */
+    if (run->http)
+        http_server_stop(run->http);
+    obs_free(run->obs);
+    http_router_free(run->router);
+    metrics_free(run->metrics);
+}
+
+static int ensure_dir(const char *dir, struct err *err)
+{
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+        return err_set(err, err_from_errno(errno), "core.data_dir: cannot create %s: %s", dir,
+                       strerror(errno));
+    if (access(dir, W_OK) != 0)
+        return err_set(err, ERR_FORBIDDEN, "core.data_dir: %s is not writable", dir);
+    return 0;
+}
+
+/* Blocks SIGTERM/SIGINT/SIGHUP in every thread (threads inherit the mask), so that only the
+ * main thread's sigwait sees them. */
+static void block_signals(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGTERM);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+static void wait_for_stop(const sigset_t *set, const struct log_ctx *lc)
+{
+    int sig = 0;
+
+    for (;;) {
+        if (sigwait(set, &sig) != 0)
+            continue;
+        if (sig != SIGHUP)
+            break;
+        LOG_INFO(lc, "slipway.sighup_ignored", LF_STR("why", "configuration reload comes later"));
+    }
+    LOG_INFO(lc, "slipway.stopping", LF_STR("signal", sig == SIGINT ? "SIGINT" : "SIGTERM"));
+}
+
+static int cmd_serve(struct app *app)
+{
+    struct log_ctx lc = {.svc = "slipway"};
+    struct running run = {0};
+    struct err err = {0};
+    enum log_level lvl;
+    sigset_t set;
+    bool ok;
+
+    lvl = log_level_parse(app->core.log_level, &ok);
+    if (!ok)
+        return fail("log.level: must be debug, info, warn or error", NULL);
+    if (ensure_dir(app->core.data_dir, &err) < 0)
+        return fail("cannot start", &err);
+    block_signals(&set);
+    log_start(2, lvl, 8192);
+    if (start(app, &run, &err) < 0) {
+        LOG_ERROR(&lc, "slipway.start_failed", LF_STR("error", err.msg));
+        stop(&run);
+        log_stop();
+        return fail("cannot start", &err);
+    }
+    LOG_INFO(&lc, "slipway.started", LF_STR("version", SLIPWAY_VERSION),
+             LF_STR("bind", app->http.bind), LF_INT("port", http_server_port(run.http)),
+             LF_STR("data_dir", app->core.data_dir), LF_STR("services", app->services_arg ?
+                                                                     app->services_arg : "all"));
+    wait_for_stop(&set, &lc);
+    stop(&run);
+    LOG_INFO(&lc, "slipway.stopped");
+    log_stop();
+    return 0;
+}
+
+static int cmd_help(const char *topic)
+{
+    if (topic == NULL)
+        fputs(usage_main, stdout);
+    else if (strcmp(topic, "serve") == 0 || strcmp(topic, "config") == 0)
+        fputs(usage_serve, stdout);
+    else if (strcmp(topic, "version") == 0)
+        fputs(usage_version, stdout);
+    else if (strcmp(topic, "help") == 0)
+        fputs("Usage: slipway help [command]\n", stdout);
+    else {
+        fprintf(stderr, "slipway: no help for \"%s\"; commands: serve, config, version, help\n",
+                topic);
+        return 2;
+    }
+    return 0;
+}
+
+static bool wants_help(int argc, char **argv)
+{
+    for (int i = 0; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+            return true;
+    return false;
+}
+
+/* serve, or config <sub>: both configure first. */
+static int run_command(const char *cmd, const char *sub, int argc, char **argv)
+{
+    struct app app = {0};
+    struct err err = {0};
+    int rc;
+
+    if (configure(&app, argc, argv, &err) < 0) {
+        cfg_free(app.cfg);
+        return fail("configuration", &err);
+    }
+    rc = strcmp(cmd, "serve") == 0 ? cmd_serve(&app) : cmd_config(&app, sub);
+    cfg_free(app.cfg);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    const char *cmd = argc > 1 ? argv[1] : "help";
+
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0)
+        return cmd_help(argc > 2 && strcmp(cmd, "help") == 0 ? argv[2] : NULL);
+    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+        printf("slipway %s (commit %s)\n", SLIPWAY_VERSION, SLIPWAY_COMMIT);
+        return 0;
+    }
+    if (wants_help(argc - 2, argv + 2))
+        return cmd_help(cmd);
+    if (strcmp(cmd, "serve") == 0)
+        return run_command(cmd, NULL, argc - 2, argv + 2);
+    if (strcmp(cmd, "config") == 0 && argc > 2)
+        return run_command(cmd, argv[2], argc - 3, argv + 3);
+    fprintf(stderr, "slipway: unknown command \"%s\"\n\n%s", cmd, usage_main);
+    return 2;
+}
