@@ -55,6 +55,10 @@ FUZZ_NAMES := $(notdir $(patsubst %/,%,$(filter %/,$(wildcard fuzz/*/))))
 FUZZ_BINS := $(FUZZ_NAMES:%=$(B)/fuzz/fuzz_%)
 REPLAY_BINS := $(FUZZ_NAMES:%=$(B)/fuzz/replay_%)
 
+# Object files named only in prerequisites are kept between builds.
+.SECONDARY:
+.SECONDEXPANSION:
+
 .PHONY: all bin run test unit fuzz replay bootstrap format check-deps clean one tools
 all: bin
 bin: $(BIN)
@@ -74,8 +78,7 @@ $(BIN): $(B)/src/main.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # Unit tests: one binary per module, the runner forks each TEST with a timeout and prints TAP.
-.SECONDEXPANSION:
-$(B)/tests/unit-%: $$(patsubst %.c,$(B)/%.o,$$(wildcard tests/unit/$$*/*.c)) $(B)/tests/unit/runner.o $(LIB)
+$(B)/tests/unit-%: $$(addprefix $(B)/,$$(addsuffix .o,$$(basename $$(wildcard tests/unit/$$*/*.c)))) $(B)/tests/unit/runner.o $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -93,12 +96,12 @@ $(B)/tests/%: $(B)/tests/tools/%.o $(LIB)
 
 # Fuzz harnesses: libFuzzer binaries in MODE=fuzz, corpus replayers in every other mode.
 ifeq ($(MODE),fuzz)
-$(B)/fuzz/fuzz_%: $(B)/fuzz/%/fuzz_%.o $(LIB)
+$(B)/fuzz/fuzz_%: $(B)/fuzz/%/fuzz_$$*.o $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 fuzz: $(FUZZ_BINS)
 else
-$(B)/fuzz/replay_%: $(B)/fuzz/%/fuzz_%.o $(B)/fuzz/replay.o $(LIB)
+$(B)/fuzz/replay_%: $(B)/fuzz/%/fuzz_$$*.o $(B)/fuzz/replay.o $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 fuzz:

@@ -138,11 +138,13 @@ struct http_ws_opts {
     size_t max_send_buffer;  /* queued outgoing bytes before the peer counts as too slow */
     uint64_t ping_interval_ms; /* 0 = no pings from the server */
 };
-/* Answers the request with 101 Switching Protocols when it is a valid RFC 6455 handshake
- * (else 400/426 with a JSON error naming the header), then hands the connection to <h> on
- * this loop. */
-void http_respond_ws(struct http_req *req, const struct http_ws_opts *opts,
-                     const struct http_ws_handler *h, void *arg);
+/* Answers the request with 101 Switching Protocols when it is a valid RFC 6455 handshake,
+ * then hands the connection to <h> on this loop, and returns 0: <arg> now belongs to the
+ * handler, which gets on_close exactly once (code 1006 with a NULL <ws> when the client left
+ * before the connection opened). Otherwise answers 400/426 with a JSON error naming the
+ * header and returns ERR_INVALID: <arg> stays the caller's. */
+int http_respond_ws(struct http_req *req, const struct http_ws_opts *opts,
+                    const struct http_ws_handler *h, void *arg);
 /* Queues a message. ERR_LIMIT when the send buffer is over max_send_buffer: the connection is
  * then closed with 1008 and <reason> "send buffer over N bytes: client too slow". */
 int http_ws_send(struct http_ws *ws, bool text, struct slice data) APP_MUST_CHECK;

@@ -237,7 +237,9 @@ struct ev_timer *ev_timer_add(struct ev *l, uint64_t ms, ev_fn *fn, void *arg)
 
     /* A delay past the end of the clock saturates instead of wrapping into the past. */
     *t = (struct ev_timer){.due = ms > UINT64_MAX - now ? UINT64_MAX : now + ms,
-                           .seq = l->timer_seq++, .fn = fn, .arg = arg};
+                           .seq = l->timer_seq++,
+                           .fn = fn,
+                           .arg = arg};
     if (l->nheap == l->capheap) {
         l->capheap = l->capheap ? l->capheap * 2 : 16;
         l->heap = xrealloc(l->heap, l->capheap * sizeof(*l->heap));

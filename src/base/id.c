@@ -16,9 +16,31 @@ static _Atomic uint64_t last_stamp;
  * request and record ids; they are never secrets. */
 static _Thread_local uint64_t rng_state;
 
+/* A forked child must not repeat its parent's sequence: fork() bumps the generation, and a
+ * thread whose state is of an older generation reseeds. */
+static _Atomic unsigned fork_gen;
+static _Thread_local unsigned rng_gen;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void after_fork_in_child(void)
+{
+    atomic_fetch_add(&fork_gen, 1);
+}
+
+static void register_atfork(void)
+{
+    pthread_atfork(NULL, NULL, after_fork_in_child);
+}
+
 static uint64_t rng_next(void)
 {
     uint64_t x = rng_state;
+
+    pthread_once(&atfork_once, register_atfork);
+    if (rng_gen != atomic_load_explicit(&fork_gen, memory_order_relaxed)) {
+        rng_gen = atomic_load(&fork_gen);
+        x = 0;
+    }
 
     while (x == 0) {
         ssize_t got = getrandom(&x, sizeof(x), 0);

@@ -223,17 +223,21 @@ static void enqueue(struct line *l, uint64_t carried)
 void log_write(const struct log_ctx *ctx, enum log_level lvl, const char *ev,
                const struct log_field *fields)
 {
-    struct sbuf b = SBUF_INIT(LINE_MAX_BYTES);
+    struct sbuf b = SBUF_INIT(LINE_MAX_BYTES + 64); /* + the drop count and the newline */
     uint64_t dropped = atomic_load(&lg.dropped);
     uint64_t reported = atomic_load(&lg.dropped_reported);
     uint64_t carried = 0;
     struct line *l;
 
     log_format(&b, time_wall_ms(), ctx, lvl, ev, fields);
-    if (b.err) { /* too long: keep the event and say the fields were cut */
+    if (b.err || b.len > LINE_MAX_BYTES) { /* too long: keep the event, say fields were cut */
         sbuf_reset(&b);
         log_format(&b, time_wall_ms(), ctx, lvl, ev,
                    (const struct log_field[]){LF_BOOL("truncated", true), LF_END_});
+    }
+    if (b.err || b.len > LINE_MAX_BYTES) { /* the event or the ids alone are too long */
+        sbuf_reset(&b);
+        log_format(&b, time_wall_ms(), NULL, lvl, "log.line_too_long", NULL);
     }
     if (dropped != reported &&
         atomic_compare_exchange_strong(&lg.dropped_reported, &reported, dropped)) {

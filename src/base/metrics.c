@@ -261,12 +261,25 @@ static void put_labels(struct sbuf *out, const struct metric *s, const char *le)
     sbuf_putc(out, '}');
 }
 
+/* The shortest of %.15g and %.17g that reads back as <v>: "0.0005", not
+ * "0.00050000000000000001", so label values match what people write in queries. */
+static void fmt_double(char out[32], double v)
+{
+    snprintf(out, 32, "%.15g", v);
+    if (strtod(out, NULL) != v)
+        snprintf(out, 32, "%.17g", v);
+}
+
 static void put_value(struct sbuf *out, double v)
 {
-    if (v != v)
+    char buf[32];
+
+    if (v != v) {
         sbuf_puts(out, "NaN");
-    else
-        sbuf_printf(out, "%.17g", v);
+        return;
+    }
+    fmt_double(buf, v);
+    sbuf_puts(out, buf);
 }
 
 static void render_histogram(struct sbuf *out, const struct metric *s)
@@ -278,7 +291,7 @@ static void render_histogram(struct sbuf *out, const struct metric *s)
     for (size_t i = 0; i <= f->nbuckets; i++) {
         cum += atomic_load_explicit(&s->counts[i], memory_order_relaxed);
         if (i < f->nbuckets)
-            snprintf(le, sizeof(le), "%.17g", f->buckets[i]);
+            fmt_double(le, f->buckets[i]);
         else
             snprintf(le, sizeof(le), "+Inf");
         sbuf_printf(out, "%s_bucket", f->name);

@@ -131,5 +131,8 @@ struct http_ws *ws_conn_start(struct ev *loop, int fd, struct slice extra,
                               void *arg, ws_done_fn *done, void *done_arg);
 /* Server shutdown: close with 1001 "server shutting down"; on_close and done follow. */
 void ws_conn_shutdown(struct http_ws *ws);
+/* Server stop: ends the connection without waiting for the peer; on_close (1001 unless a
+ * close was under way) and done still follow, from a callback posted to the loop. */
+void ws_conn_abort(struct http_ws *ws);
 
 #endif

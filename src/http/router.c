@@ -119,9 +119,19 @@ static bool same_shape(const struct http_route *a, const struct http_route *b)
     return true;
 }
 
+/* Whether a parameter before the last parsed segment of <rt> is called <name>. */
+static bool param_named(const struct http_route *rt, const char *name)
+{
+    for (size_t i = 0; i < rt->nsegs; i++)
+        if (rt->segs[i].kind != SEG_LIT && strcmp(rt->segs[i].text, name) == 0)
+            return true;
+    return false;
+}
+
 static int parse_pattern(struct http_route *rt, const char *pattern, struct err *err)
 {
     struct slice rest = slice_from_cstr(pattern), seg;
+    size_t nparams = 0;
 
     if (rest.len == 0 || rest.ptr[0] != '/')
         return err_set(err, ERR_INVALID, "route %s: must start with '/'", pattern);
@@ -131,11 +141,21 @@ static int parse_pattern(struct http_route *rt, const char *pattern, struct err 
 
         if (rt->nsegs == HTTP_MAX_SEGMENTS)
             return err_set(err, ERR_INVALID, "route %s: too many segments", pattern);
-        if (parse_seg(seg, !more, &rt->segs[rt->nsegs], err) < 0) {
+        struct seg *sg = &rt->segs[rt->nsegs];
+        bool dup;
+
+        if (parse_seg(seg, !more, sg, err) < 0) {
             err_wrap(err, "route %s", pattern);
             return ERR_INVALID;
         }
-        rt->nsegs++;
+        dup = sg->kind != SEG_LIT && param_named(rt, sg->text);
+        rt->nsegs++; /* counted before any return, so route_free() releases its text */
+        if (dup)
+            return err_set(err, ERR_INVALID, "route %s: parameter {%s} appears twice", pattern,
+                           sg->text);
+        if (sg->kind != SEG_LIT && ++nparams > HTTP_MAX_PARAMS)
+            return err_set(err, ERR_INVALID, "route %s: more than %d parameters", pattern,
+                           HTTP_MAX_PARAMS);
         if (more && rest.len == 0)
             return err_set(err, ERR_INVALID, "route %s: trailing '/'", pattern);
     }
@@ -238,24 +258,32 @@ int http_path_split(struct arena *a, struct slice path, struct slice *segs, size
     return 0;
 }
 
-/* Joins segs[from..n) with '/' for a {name...} parameter. */
+/* Joins segs[from..n) with '/' for a {name...} parameter, in the arena (NUL-terminated).
+ * SLICE_NULL when the arena's budget is spent. */
 static struct slice join_rest(struct arena *a, const struct slice *segs, size_t from, size_t n)
 {
-    struct sbuf b = SBUF_INIT(1u << 20);
-    struct slice out;
+    size_t len = 0, at = 0;
+    char *p;
 
+    for (size_t i = from; i < n; i++)
+        len += segs[i].len + (i > from);
+    p = arena_alloc(a, len + 1);
+    if (p == NULL)
+        return SLICE_NULL;
     for (size_t i = from; i < n; i++) {
         if (i > from)
-            sbuf_putc(&b, '/');
-        sbuf_put_slice(&b, segs[i]);
+            p[at++] = '/';
+        memcpy(p + at, segs[i].ptr, segs[i].len);
+        at += segs[i].len;
     }
-    out = b.err ? SLICE_NULL : slice_dup(a, sbuf_slice(&b));
-    sbuf_release(&b);
-    return out.ptr ? out : (struct slice){"", 0};
+    p[at] = '\0';
+    return (struct slice){p, len};
 }
 
-static bool route_matches(const struct http_route *rt, struct arena *a, const struct slice *segs,
-                          size_t n, struct http_match *m)
+/* 1 when <rt> matches segs[0..n) (filling m's parameters), 0 when not, ERR_LIMIT when the
+ * arena's budget is spent. */
+static int route_matches(const struct http_route *rt, struct arena *a, const struct slice *segs,
+                         size_t n, struct http_match *m)
 {
     size_t np = 0;
 
@@ -266,19 +294,30 @@ static bool route_matches(const struct http_route *rt, struct arena *a, const st
             m->names[np] = slice_from_cstr(sg->text);
             m->values[np++] = join_rest(a, segs, i, n);
             m->nparams = np;
-            return true;
+            return m->values[np - 1].ptr ? 1 : ERR_LIMIT;
         }
         if (i >= n || (sg->kind == SEG_LIT && !slice_eq_cstr(segs[i], sg->text)))
-            return false;
+            return 0;
         if (sg->kind == SEG_PARAM && np < HTTP_MAX_PARAMS) {
             m->names[np] = slice_from_cstr(sg->text);
             m->values[np++] = segs[i];
         }
     }
     if (rt->nsegs != n)
-        return false;
+        return 0;
     m->nparams = np;
-    return true;
+    return 1;
+}
+
+/* A literal segment beats a parameter, which beats a rest parameter, at the first position
+ * where two matching routes differ; so "/deploys/new" wins over "/deploys/{id}" whichever
+ * was added first. */
+static bool more_specific(const struct http_route *a, const struct http_route *b)
+{
+    for (size_t i = 0; i < a->nsegs && i < b->nsegs; i++)
+        if (a->segs[i].kind != b->segs[i].kind)
+            return a->segs[i].kind < b->segs[i].kind; /* SEG_LIT < SEG_PARAM < SEG_REST */
+    return a->nsegs > b->nsegs;
 }
 
 int http_router_match(const struct http_router *r, struct arena *a, unsigned method,
@@ -293,16 +332,21 @@ int http_router_match(const struct http_router *r, struct arena *a, unsigned met
         return err->code;
     for (size_t i = 0; i < r->n; i++) {
         struct http_match tmp = {0};
+        int rc = route_matches(r->routes[i], a, segs, n, &tmp);
 
-        if (!route_matches(r->routes[i], a, segs, n, &tmp))
+        if (rc < 0) {
+            memset(m, 0, sizeof(*m));
+            return err_set(err, rc, "path: request memory budget spent");
+        }
+        if (rc == 0)
             continue;
         m->allowed |= r->routes[i]->methods;
-        if (m->route == NULL && (r->routes[i]->methods & want)) {
-            tmp.allowed = 0;
-            *m = (struct http_match){.route = r->routes[i], .nparams = tmp.nparams};
+        if ((r->routes[i]->methods & want) &&
+            (m->route == NULL || more_specific(r->routes[i], m->route))) {
+            m->route = r->routes[i];
+            m->nparams = tmp.nparams;
             memcpy(m->names, tmp.names, sizeof(tmp.names));
             memcpy(m->values, tmp.values, sizeof(tmp.values));
-            m->allowed = r->routes[i]->methods;
         }
     }
     if (m->allowed & HTTP_GET)

@@ -65,7 +65,8 @@ struct srv_req {
     const struct http_ws_handler *ws_h;
     void *ws_arg;
     struct http_ws_opts ws_opts;
-    struct MHD_UpgradeResponseHandle *urh;
+    bool upgraded;
+    struct srv_req *susp_prev, *susp_next; /* in loop->suspended while suspended */
 };
 
 struct ws_link {
@@ -86,6 +87,7 @@ struct srv_loop {
     uint64_t mhd_due;
     struct http_conn *conns;
     struct ws_link *wss;
+    struct srv_req *suspended; /* requests waiting for their handler's answer */
     pthread_mutex_t ready_lock;
     pthread_cond_t ready_cond;
     bool ready;
@@ -177,6 +179,25 @@ static void queue_response(struct srv_req *req)
 
 static void kick_mhd(struct srv_loop *l);
 
+static void link_suspended(struct srv_req *req)
+{
+    req->susp_next = req->loop->suspended;
+    if (req->susp_next)
+        req->susp_next->susp_prev = req;
+    req->loop->suspended = req;
+}
+
+static void unlink_suspended(struct srv_req *req)
+{
+    if (req->susp_prev)
+        req->susp_prev->susp_next = req->susp_next;
+    else
+        req->loop->suspended = req->susp_next;
+    if (req->susp_next)
+        req->susp_next->susp_prev = req->susp_prev;
+    req->susp_prev = req->susp_next = NULL;
+}
+
 static void set_response(struct srv_req *req, int status, struct MHD_Response *resp,
                          const char *ctype, size_t len)
 {
@@ -191,6 +212,7 @@ static void set_response(struct srv_req *req, int status, struct MHD_Response *r
     req->handled = true;
     if (req->suspended) {
         req->suspended = false;
+        unlink_suspended(req);
         MHD_resume_connection(req->mhd); /* the access handler runs again and queues it */
         kick_mhd(req->loop); /* MHD acts on a resume only when it next runs */
     }
@@ -492,6 +514,7 @@ static void dispatch(struct srv_req *req)
     req->fn(req->fn_arg, &req->pub);
     if (!req->handled) {
         req->suspended = true;
+        link_suspended(req);
         MHD_suspend_connection(req->mhd);
     }
 }
@@ -568,6 +591,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
     if (req == NULL)
         return;
     record_request(req, toe);
+    if (req->ws_h && !req->upgraded) /* a 101 that never became a connection */
+        req->ws_h->on_close(req->ws_arg, NULL, 1006, SLICE_NULL);
     if (conn) {
         conn->in_request = false;
         conn->kept_alive = true;
@@ -752,6 +777,7 @@ static void on_upgrade(void *cls, struct MHD_Connection *c, void *req_cls, const
     struct ws_link *k = xcalloc(1, sizeof(*k));
 
     (void)cls, (void)c;
+    req->upgraded = true;
     k->loop = req->loop;
     k->urh = urh;
     k->next = k->loop->wss;
@@ -762,8 +788,8 @@ static void on_upgrade(void *cls, struct MHD_Connection *c, void *req_cls, const
                           req->ws_h, req->ws_arg, ws_unlink, k);
 }
 
-void http_respond_ws(struct http_req *r, const struct http_ws_opts *opts,
-                     const struct http_ws_handler *h, void *arg)
+int http_respond_ws(struct http_req *r, const struct http_ws_opts *opts,
+                    const struct http_ws_handler *h, void *arg)
 {
     struct srv_req *req = req_of(r);
     struct ws_handshake hs = {
@@ -783,7 +809,7 @@ void http_respond_ws(struct http_req *r, const struct http_ws_opts *opts,
         if (status == 426 && http_add_header(r, "Sec-WebSocket-Version", "13") < 0)
             status = 400; /* out of request memory: the plain error still goes out */
         http_respond_error(r, status, "bad_handshake", err.msg);
-        return;
+        return ERR_INVALID;
     }
     req->ws_h = h;
     req->ws_arg = arg;
@@ -795,6 +821,7 @@ void http_respond_ws(struct http_req *r, const struct http_ws_opts *opts,
     if (opts->subprotocol)
         MHD_add_response_header(resp, "Sec-WebSocket-Protocol", opts->subprotocol);
     set_response(req, 101, resp, NULL, 0);
+    return 0;
 }
 
 /* ------------------------------------------------------------ start and stop */
@@ -1000,13 +1027,27 @@ size_t http_server_drain(struct http_server *s)
     return atomic_load(&s->inflight);
 }
 
-/* On the loop: end every connection and the daemon, then the loop itself. */
+static void loop_shutdown_mhd(void *arg);
+
+/* On the loop: WebSockets still open get no more time; their teardown (on_close, then the
+ * upgrade handle's release) is posted, so MHD stops in a second step after it. */
 static void loop_shutdown(void *arg)
 {
     struct srv_loop *l = arg;
 
-    while (l->wss) /* ws_conn_shutdown's grace is over: the peers get no more time */
-        ws_unlink(l->wss);
+    for (struct ws_link *k = l->wss; k; k = k->next)
+        ws_conn_abort(k->ws);
+    while (l->suspended) /* their handlers never answered: MHD cannot stop with them */
+        http_respond_error(&l->suspended->pub, 503, "unavailable", "server shutting down");
+    ev_post(l->ev, loop_shutdown_mhd, l);
+}
+
+/* Then every connection and the daemon, then the loop itself. */
+static void loop_shutdown_mhd(void *arg)
+{
+    struct srv_loop *l = arg;
+
+    ASSERT(l->wss == NULL);
     for (struct http_conn *c = l->conns; c; c = c->next)
         if (c->fd >= 0)
             shutdown(c->fd, SHUT_RDWR);

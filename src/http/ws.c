@@ -435,6 +435,15 @@ void ws_conn_shutdown(struct http_ws *ws)
     http_ws_close(ws, WS_CLOSE_GOING_AWAY, "server shutting down");
 }
 
+void ws_conn_abort(struct http_ws *ws)
+{
+    if (ws->state == WS_DONE)
+        return;
+    if (ws->state == WS_OPEN)
+        set_result(ws, WS_CLOSE_GOING_AWAY, SLICE("server shutting down"));
+    finish(ws);
+}
+
 struct ev *http_ws_loop(const struct http_ws *ws)
 {
     return ws->loop;

@@ -290,8 +290,8 @@ static void on_post(void *arg)
     CHECK(pthread_equal(pthread_self(), st->loop_thread));
     CHECK(ev_current() == st->loop);
     if (m->seq != st->next[m->poster])
-        test_fail(__FILE__, __LINE__, "poster %d: got %" PRId64 ", expected %" PRId64,
-                  m->poster, m->seq, st->next[m->poster]);
+        test_fail(__FILE__, __LINE__, "poster %d: got %" PRId64 ", expected %" PRId64, m->poster,
+                  m->seq, st->next[m->poster]);
     st->next[m->poster]++;
     if (++st->total == (long)POSTERS * POSTS_EACH)
         ev_stop(st->loop);
@@ -539,7 +539,7 @@ TEST(ev_io_mod_changes_the_events)
     CHECK_INT_EQ(w.calls, 3);
     CHECK_INT_EQ(w.calls_at_mod, 3);
     ev_io_del(w.loop, w.fd);
-    ev_io_del(w.loop, w.fd); /* twice is harmless */
+    ev_io_del(w.loop, w.fd);                      /* twice is harmless */
     CHECK(ev_io_mod(w.loop, w.fd, EPOLLOUT) < 0); /* no longer watched */
     close(fds[0]);
     close(fds[1]);

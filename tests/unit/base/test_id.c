@@ -3,6 +3,8 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "base/base.h"
 #include "../test.h"
@@ -21,7 +23,7 @@ static void check_format(const char *id)
         else if (!is_hex(id[i]))
             test_fail(__FILE__, __LINE__, "%s: not lower-case hex at %zu", id, i);
     }
-    CHECK_INT_EQ(id[14], '7');            /* version */
+    CHECK_INT_EQ(id[14], '7');             /* version */
     CHECK(strchr("89ab", id[19]) != NULL); /* variant 10xx */
     CHECK(id_valid(slice_from_cstr(id)));
 }
@@ -152,4 +154,28 @@ TEST(id_valid_rejects_the_rest)
             test_fail(__FILE__, __LINE__, "\"%s\" accepted", bad[i]);
     CHECK(!id_valid(SLICE_NULL));
     CHECK(!id_valid((struct slice){"01890a5d-ac96-774b-bcce-b302099a8057", 35}));
+}
+
+TEST(id_new_differs_in_a_forked_child)
+{
+    char parent[37], child[37] = "";
+    int fds[2];
+    pid_t pid;
+
+    id_new(parent); /* seeds this thread's generator before the fork */
+    CHECK(pipe(fds) == 0);
+    pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        id_new(child);
+        (void)!write(fds[1], child, 37);
+        _exit(0);
+    }
+    id_new(parent);
+    CHECK(read(fds[0], child, 37) == 37);
+    waitpid(pid, NULL, 0);
+    close(fds[0]);
+    close(fds[1]);
+    /* same millisecond or not, the random tails must differ */
+    CHECK(memcmp(parent + 24, child + 24, 12) != 0);
 }

@@ -344,9 +344,8 @@ TEST(jw_nested_objects_and_arrays_parse_back)
                  1);
     CHECK_INT_EQ(json_integer_value(json_array_get(json_array_get(arr, 5), 1)), 2);
     CHECK(json_real_value(json_object_get(v, "dbl")) == 0.1);
-    CHECK_INT_EQ(json_integer_value(json_array_get(
-                     json_object_get(json_object_get(v, "raw"), "r"), 0)),
-                 1);
+    CHECK_INT_EQ(
+        json_integer_value(json_array_get(json_object_get(json_object_get(v, "raw"), "r"), 0)), 1);
     CHECK_MEM_EQ(json_string_value(json_object_get(v, "sl")),
                  json_string_length(json_object_get(v, "sl")), "a\0b", 3);
     CHECK(json_is_null(json_object_get(v, "nullstr")));
@@ -550,9 +549,9 @@ TEST(json_escape_control_chars_and_quotes)
 TEST(json_escape_invalid_utf8_becomes_replacement)
 {
     check_escape(SLICE("\xff"), "\"\\ufffd\"");
-    check_escape(SLICE("a\xc3"), "\"a\\ufffd\"");              /* cut short at the end */
-    check_escape(SLICE("\xc3(x"), "\"\\ufffd(x\"");            /* bad continuation */
-    check_escape(SLICE("\xc0\xaf"), "\"\\ufffd\\ufffd\"");      /* overlong '/' */
+    check_escape(SLICE("a\xc3"), "\"a\\ufffd\"");                     /* cut short at the end */
+    check_escape(SLICE("\xc3(x"), "\"\\ufffd(x\"");                   /* bad continuation */
+    check_escape(SLICE("\xc0\xaf"), "\"\\ufffd\\ufffd\"");            /* overlong '/' */
     check_escape(SLICE("\xe0\x80\xaf"), "\"\\ufffd\\ufffd\\ufffd\""); /* overlong, 3 bytes */
     check_escape(SLICE("\xed\xa0\x80"), "\"\\ufffd\\ufffd\\ufffd\""); /* surrogate D800 */
     check_escape(SLICE("\xf4\x90\x80\x80"), "\"\\ufffd\\ufffd\\ufffd\\ufffd\""); /* > 10FFFF */

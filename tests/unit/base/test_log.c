@@ -19,9 +19,10 @@ static json_t *parse_line(const char *p, size_t n)
     json_t *v = json_loadb(p, n, 0, &jerr);
 
     if (v == NULL)
-        test_fail(__FILE__, __LINE__, "not JSON (%s): %.*s", jerr.text, (int)n, p);
+        test_fail(__FILE__, __LINE__, "not JSON (%s at column %d): %.*s", jerr.text, jerr.column,
+                  n < 300 ? (int)n : 300, p);
     if (!json_is_object(v))
-        test_fail(__FILE__, __LINE__, "not an object: %.*s", (int)n, p);
+        test_fail(__FILE__, __LINE__, "not an object: %.*s", n < 300 ? (int)n : 300, p);
     return v;
 }
 
@@ -37,11 +38,10 @@ TEST(log_format_fields_parse_back)
     json_t *v;
 
     log_format(&b, TS_2026, &ctx, LOG_INFO, "build.started",
-               (const struct log_field[]){LF_STR("image", "web:1.2"), LF_INT("attempt", 2),
-                                          LF_INT("neg", INT64_MIN), LF_UINT("u", 42),
-                                          LF_DBL("ratio", 0.25), LF_BOOL("ok", true),
-                                          LF_BOOL("bad", false),
-                                          LF_SLICE("sl", SLICE("a\"b\nc")), LF_END_});
+               (const struct log_field[]){
+                   LF_STR("image", "web:1.2"), LF_INT("attempt", 2), LF_INT("neg", INT64_MIN),
+                   LF_UINT("u", 42), LF_DBL("ratio", 0.25), LF_BOOL("ok", true),
+                   LF_BOOL("bad", false), LF_SLICE("sl", SLICE("a\"b\nc")), LF_END_});
     CHECK_INT_EQ(b.err, 0);
     CHECK(strchr(b.buf, '\n') == NULL);
     CHECK(strncmp(b.buf, "{\"ts\":\"2026-01-05T10:00:00.123Z\",\"lvl\":\"info\",", 45) == 0);
@@ -84,9 +84,9 @@ TEST(log_format_secret_prints_stars_only)
     json_t *v;
 
     (void)secret;
-    log_format(&b, TS_2026, &ctx, LOG_WARN, "card.charged",
-               (const struct log_field[]){LF_SECRET("token", secret), LF_STR("user", "u1"),
-                                          LF_END_});
+    log_format(
+        &b, TS_2026, &ctx, LOG_WARN, "card.charged",
+        (const struct log_field[]){LF_SECRET("token", secret), LF_STR("user", "u1"), LF_END_});
     CHECK(strstr(b.buf, secret) == NULL);
     CHECK(strstr(b.buf, "sk_live") == NULL);
     CHECK_CONTAINS(b.buf, "\"token\":\"***\"");
@@ -137,9 +137,9 @@ TEST(log_format_escapes_hostile_strings)
     struct log_ctx ctx = {.svc = "s\"vc", .req = "r\n1"};
     json_t *v;
 
-    log_format(&b, TS_2026, &ctx, LOG_INFO, "e\"v",
-               (const struct log_field[]){LF_STR("k\"ey", "v\x01\xff\n"), LF_STR("nul", NULL),
-                                          LF_END_});
+    log_format(
+        &b, TS_2026, &ctx, LOG_INFO, "e\"v",
+        (const struct log_field[]){LF_STR("k\"ey", "v\x01\xff\n"), LF_STR("nul", NULL), LF_END_});
     CHECK(strchr(b.buf, '\n') == NULL);
     v = parse_line(b.buf, b.len);
     CHECK_STR_EQ(str_of(v, "svc"), "s\"vc");
@@ -158,8 +158,7 @@ TEST(log_format_non_finite_doubles_stay_json)
 
     log_format(&b, 0, NULL, LOG_INFO, "e",
                (const struct log_field[]){LF_DBL("nan", NAN), LF_DBL("inf", INFINITY),
-                                          LF_DBL("ninf", -INFINITY), LF_DBL("x", 1.5),
-                                          LF_END_});
+                                          LF_DBL("ninf", -INFINITY), LF_DBL("x", 1.5), LF_END_});
     v = parse_line(b.buf, b.len);
     CHECK(json_is_null(json_object_get(v, "nan")));
     CHECK(json_is_null(json_object_get(v, "inf")));
@@ -497,4 +496,71 @@ TEST(log_many_threads_lines_stay_whole)
     for (int i = 0; i < 4; i++)
         CHECK_INT_EQ(p.next[i], 2000);
     free(text);
+}
+
+/* Writes one line with a "blob" field of <n> bytes and returns what reached the file. */
+static char *write_blob_line(const char *ev, size_t n, size_t *len)
+{
+    struct log_ctx ctx = {.svc = "test"};
+    char path[512];
+    char *blob = xmalloc(n + 1);
+    int fd;
+
+    memset(blob, 'b', n);
+    blob[n] = '\0';
+    snprintf(path, sizeof(path), "%s/log", test_tmpdir());
+    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    CHECK(fd >= 0);
+    log_start(fd, LOG_INFO, 10);
+    LOG_INFO(&ctx, ev, LF_STR("blob", blob));
+    LOG_INFO(&ctx, "next");
+    log_stop();
+    close(fd);
+    free(blob);
+    return read_file(path, len);
+}
+
+static void check_lines(json_t *v, void *arg)
+{
+    (void)v;
+    (*(int *)arg)++;
+}
+
+TEST(log_lines_at_the_length_limit_end_in_newline)
+{
+    struct log_ctx ctx = {.svc = "test"};
+    struct sbuf probe = SBUF_INIT(1 << 20);
+    size_t overhead;
+
+    /* The line without the blob, to size the blob so the line lands on 16 KiB exactly. */
+    log_format(&probe, time_wall_ms(), &ctx, LOG_INFO, "big",
+               (const struct log_field[]){LF_STR("blob", ""), LF_END_});
+    overhead = probe.len;
+    sbuf_release(&probe);
+    for (size_t line = (16u << 10) - 2; line <= (16u << 10) + 1; line++) {
+        size_t len;
+        int n = 0;
+        char *text = write_blob_line("big", line - overhead, &len);
+
+        CHECK(len > 0 && text[len - 1] == '\n');
+        CHECK_UINT_EQ(each_line(text, len, check_lines, &n), 2); /* "next" kept apart */
+        free(text);
+    }
+}
+
+TEST(log_overlong_event_name_still_one_json_line)
+{
+    char *ev = xmalloc(20000);
+    size_t len;
+    char *text;
+    int n = 0;
+
+    memset(ev, 'e', 19999);
+    ev[19999] = '\0';
+    text = write_blob_line(ev, 10, &len);
+    CHECK(len > 0 && text[len - 1] == '\n');
+    CHECK(len < (16u << 10) * 2);
+    CHECK_UINT_EQ(each_line(text, len, check_lines, &n), 2);
+    free(text);
+    free(ev);
 }

@@ -173,8 +173,8 @@ TEST(slice_to_u64_overflow_is_limit)
 TEST(slice_to_u64_rejects_everything_else)
 {
     static const char *const bad[] = {
-        "",   "-1", "+1", " 1",  "1 ",  "1a", "a1", "0x10", "1.0", "1e3",
-        "١",  "\t7", "7\n", "1_000", "1,000", "-0",
+        "",    "-1",  "+1", " 1",  "1 ",  "1a",    "a1",    "0x10",
+        "1.0", "1e3", "١",  "\t7", "7\n", "1_000", "1,000", "-0",
     };
     uint64_t v = 3;
 

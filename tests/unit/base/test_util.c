@@ -24,31 +24,23 @@ static void check_parser(int (*parse)(struct slice, uint64_t *), const struct pa
         int rc = parse(slice_from_cstr(c[i].in), &v);
 
         if (rc != c[i].rc)
-            test_fail(__FILE__, __LINE__, "%s(\"%s\") returned %d, expected %d", what, c[i].in,
-                      rc, c[i].rc);
+            test_fail(__FILE__, __LINE__, "%s(\"%s\") returned %d, expected %d", what, c[i].in, rc,
+                      c[i].rc);
         if (rc == 0 && v != c[i].out)
-            test_fail(__FILE__, __LINE__, "%s(\"%s\") gave %" PRIu64 ", expected %" PRIu64,
-                      what, c[i].in, v, c[i].out);
+            test_fail(__FILE__, __LINE__, "%s(\"%s\") gave %" PRIu64 ", expected %" PRIu64, what,
+                      c[i].in, v, c[i].out);
         if (rc != 0 && v != 0xdeadbeef)
-            test_fail(__FILE__, __LINE__, "%s(\"%s\") wrote its output on error", what,
-                      c[i].in);
+            test_fail(__FILE__, __LINE__, "%s(\"%s\") wrote its output on error", what, c[i].in);
     }
 }
 
 TEST(parse_duration_ms_units)
 {
     static const struct parse_case ok[] = {
-        {"250ms", 0, 250},
-        {"30s", 0, 30000},
-        {"5m", 0, 300000},
-        {"2h", 0, 7200000},
-        {"1d", 0, 86400000},
-        {"30", 0, 30000}, /* a bare number is seconds */
-        {"0", 0, 0},
-        {"0ms", 0, 0},
-        {"007s", 0, 7000},
-        {" 15s\t", 0, 15000},
-        {"1ms", 0, 1},
+        {"250ms", 0, 250},    {"30s", 0, 30000},   {"5m", 0, 300000},
+        {"2h", 0, 7200000},   {"1d", 0, 86400000}, {"30", 0, 30000}, /* a bare number is seconds */
+        {"0", 0, 0},          {"0ms", 0, 0},       {"007s", 0, 7000},
+        {" 15s\t", 0, 15000}, {"1ms", 0, 1},
     };
 
     check_parser(parse_duration_ms, ok, ARRAY_LEN(ok), "parse_duration_ms");
@@ -77,11 +69,11 @@ TEST(parse_duration_ms_limit_is_a_year)
 TEST(parse_duration_ms_rejects_junk)
 {
     static const struct parse_case bad[] = {
-        {"", ERR_INVALID, 0},     {"   ", ERR_INVALID, 0},  {"s", ERR_INVALID, 0},
-        {"ms", ERR_INVALID, 0},   {"-5s", ERR_INVALID, 0},  {"+5s", ERR_INVALID, 0},
-        {"5x", ERR_INVALID, 0},   {"1.5s", ERR_INVALID, 0}, {"5S", ERR_INVALID, 0},
-        {"5sec", ERR_INVALID, 0}, {"5 5s", ERR_INVALID, 0}, {"5s5", ERR_INVALID, 0},
-        {"1h30m", ERR_INVALID, 0}, {"5us", ERR_INVALID, 0}, {"0x10", ERR_INVALID, 0},
+        {"", ERR_INVALID, 0},      {"   ", ERR_INVALID, 0},  {"s", ERR_INVALID, 0},
+        {"ms", ERR_INVALID, 0},    {"-5s", ERR_INVALID, 0},  {"+5s", ERR_INVALID, 0},
+        {"5x", ERR_INVALID, 0},    {"1.5s", ERR_INVALID, 0}, {"5S", ERR_INVALID, 0},
+        {"5sec", ERR_INVALID, 0},  {"5 5s", ERR_INVALID, 0}, {"5s5", ERR_INVALID, 0},
+        {"1h30m", ERR_INVALID, 0}, {"5us", ERR_INVALID, 0},  {"0x10", ERR_INVALID, 0},
         {"5mss", ERR_INVALID, 0},
     };
 
@@ -128,10 +120,10 @@ TEST(parse_size_limit_is_one_tib)
 TEST(parse_size_rejects_junk)
 {
     static const struct parse_case bad[] = {
-        {"", ERR_INVALID, 0},      {"KiB", ERR_INVALID, 0},  {"-1", ERR_INVALID, 0},
-        {"1.5MiB", ERR_INVALID, 0}, {"1kb", ERR_INVALID, 0}, {"1KB", ERR_INVALID, 0},
-        {"1mib", ERR_INVALID, 0},  {"1 2", ERR_INVALID, 0},  {"1PiB", ERR_INVALID, 0},
-        {"1iB", ERR_INVALID, 0},   {"0x400", ERR_INVALID, 0}, {"1e3", ERR_INVALID, 0},
+        {"", ERR_INVALID, 0},       {"KiB", ERR_INVALID, 0},   {"-1", ERR_INVALID, 0},
+        {"1.5MiB", ERR_INVALID, 0}, {"1kb", ERR_INVALID, 0},   {"1KB", ERR_INVALID, 0},
+        {"1mib", ERR_INVALID, 0},   {"1 2", ERR_INVALID, 0},   {"1PiB", ERR_INVALID, 0},
+        {"1iB", ERR_INVALID, 0},    {"0x400", ERR_INVALID, 0}, {"1e3", ERR_INVALID, 0},
     };
 
     check_parser(parse_size, bad, ARRAY_LEN(bad), "parse_size");
