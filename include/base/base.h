@@ -126,6 +126,9 @@ typedef void arena_cleanup_fn(void *arg);
 struct arena *arena_new(const struct arena_opts *opts);
 /* Runs the cleanups registered with arena_on_free (last first), then frees all memory. */
 void arena_free(struct arena *a);
+/* Runs the cleanups and forgets every allocation, keeping one chunk for reuse: the arena is
+ * as new, with the same options (a per-loop cache of arenas saves the mallocs). */
+void arena_reset(struct arena *a);
 /* Memory aligned for any type, valid until arena_free(). NULL when the budget is spent or the
  * system has no memory; never aborts. */
 void *arena_alloc(struct arena *a, size_t n) APP_MUST_CHECK;

@@ -116,6 +116,14 @@ void http_respond(struct http_req *req, int status, const char *content_type, st
 /* Takes ownership of the malloc()ed <body> (from sbuf_take), avoiding a copy. */
 void http_respond_take(struct http_req *req, int status, const char *content_type, char *body,
                        size_t len);
+/* A response whose bytes never change (health probes, static files): built once, then sent
+ * by any loop without building or copying anything. It carries the usual security headers
+ * but no X-Request-Id; a request that needs headers of its own (CORS, headers added with
+ * http_add_header, a draining server) gets a fresh copy instead. Free it after the server. */
+struct http_canned;
+struct http_canned *http_canned_new(int status, const char *content_type, struct slice body);
+void http_canned_free(struct http_canned *c);
+void http_respond_canned(struct http_req *req, const struct http_canned *c);
 /* {"error":{"code":"invalid","message":"…"}} with the status err_http_status(code). */
 void http_respond_err(struct http_req *req, const struct err *err);
 void http_respond_error(struct http_req *req, int status, const char *code, const char *msg);

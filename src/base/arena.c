@@ -37,23 +37,51 @@ struct arena *arena_new(const struct arena_opts *opts)
     return a;
 }
 
-void arena_free(struct arena *a)
+static void run_cleanups(struct arena *a)
 {
-    if (a == NULL)
-        return;
     while (a->cleanups) {
         struct cleanup *c = a->cleanups;
 
         a->cleanups = c->next;
         c->fn(c->arg); /* the cleanup record itself lives in the arena */
     }
-    while (a->head) {
-        struct chunk *c = a->head;
+}
 
-        a->head = c->next;
+/* Frees the chunks from <c> on. */
+static void free_chunks(struct chunk *c)
+{
+    while (c) {
+        struct chunk *next = c->next;
+
         free(c);
+        c = next;
     }
+}
+
+void arena_free(struct arena *a)
+{
+    if (a == NULL)
+        return;
+    run_cleanups(a);
+    free_chunks(a->head);
     free(a);
+}
+
+void arena_reset(struct arena *a)
+{
+    struct chunk *keep = a->head;
+
+    run_cleanups(a);
+    if (keep && keep->size != a->chunk_size) { /* a big one of its own: keep none */
+        free_chunks(keep);
+        keep = NULL;
+    } else if (keep) {
+        free_chunks(keep->next);
+        keep->next = NULL;
+        keep->used = 0;
+    }
+    a->head = keep;
+    a->used = 0;
 }
 
 static struct chunk *chunk_new(size_t size)

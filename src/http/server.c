@@ -23,6 +23,17 @@
 #include "http-int.h"
 
 #define HDR_TIMEOUT_SWEEP_MS 250
+#define ARENA_CACHE 32
+#define REQ_ARENA_BUDGET (8u << 20)
+#define SERIES_CACHE 64
+
+/* One cached http_requests_total series of a loop. */
+struct series_slot {
+    const struct http_route *route;
+    unsigned method;
+    int status;
+    struct metric *series;
+};
 
 struct srv_loop;
 
@@ -53,6 +64,7 @@ struct srv_req {
     bool started, handled, suspended, finished;
     int status;
     struct MHD_Response *resp; /* built by http_respond*, queued by the access handler */
+    bool resp_shared;          /* a canned response: queue it, never destroy it */
     struct hdr *hdrs;
     struct sbuf body;
     int64_t max_body;
@@ -88,6 +100,9 @@ struct srv_loop {
     struct http_conn *conns;
     struct ws_link *wss;
     struct srv_req *suspended; /* requests waiting for their handler's answer */
+    struct arena *spare[ARENA_CACHE]; /* reset arenas for the next requests */
+    size_t nspare;
+    struct series_slot series[SERIES_CACHE]; /* request counters by route, method, status */
     pthread_mutex_t ready_lock;
     pthread_cond_t ready_cond;
     bool ready;
@@ -103,6 +118,15 @@ struct http_server {
     _Atomic size_t inflight;
     _Atomic bool draining;
     struct metric *m_requests, *m_duration, *m_inflight, *m_conns;
+    struct metric *_Atomic *duration_by_route; /* [route index], the last for unmatched */
+};
+
+struct http_canned {
+    struct MHD_Response *resp;
+    int status;
+    char *ctype;
+    char *body;
+    size_t len;
 };
 
 static const char *const json_ct = "application/json";
@@ -142,6 +166,22 @@ static void add_cors(struct srv_req *req, struct MHD_Response *resp)
     MHD_add_response_header(resp, "Vary", "Origin");
 }
 
+/* The headers every response carries, whoever asked. */
+static void add_static_headers(struct MHD_Response *resp, const char *ctype, bool has_cc,
+                               bool has_csp)
+{
+    if (ctype)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+    MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+    if (!has_cc)
+        MHD_add_response_header(resp, "Cache-Control", "no-store");
+    if (!has_csp)
+        MHD_add_response_header(resp, "Content-Security-Policy",
+                                "default-src 'none'; frame-ancestors 'none'");
+}
+
 static void add_headers(struct srv_req *req, struct MHD_Response *resp, const char *ctype)
 {
     bool has_cc = false, has_csp = false;
@@ -151,17 +191,8 @@ static void add_headers(struct srv_req *req, struct MHD_Response *resp, const ch
         has_cc |= strcasecmp(h->name, "Cache-Control") == 0;
         has_csp |= strcasecmp(h->name, "Content-Security-Policy") == 0;
     }
-    if (ctype)
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+    add_static_headers(resp, ctype, has_cc, has_csp);
     MHD_add_response_header(resp, "X-Request-Id", req->pub.id);
-    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
-    MHD_add_response_header(resp, "X-Frame-Options", "DENY");
-    MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
-    if (!has_cc)
-        MHD_add_response_header(resp, "Cache-Control", "no-store");
-    if (!has_csp)
-        MHD_add_response_header(resp, "Content-Security-Policy",
-                                "default-src 'none'; frame-ancestors 'none'");
     add_cors(req, resp);
     if (atomic_load(&req->loop->srv->draining))
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
@@ -173,7 +204,8 @@ static void queue_response(struct srv_req *req)
     if (req->resp == NULL)
         return;
     MHD_queue_response(req->mhd, (unsigned)req->status, req->resp);
-    MHD_destroy_response(req->resp);
+    if (!req->resp_shared)
+        MHD_destroy_response(req->resp);
     req->resp = NULL;
 }
 
@@ -202,10 +234,12 @@ static void set_response(struct srv_req *req, int status, struct MHD_Response *r
                          const char *ctype, size_t len)
 {
     if (NEVER(req->handled && req->status != 0)) { /* answered twice: keep the first */
-        MHD_destroy_response(resp);
+        if (!req->resp_shared)
+            MHD_destroy_response(resp);
         return;
     }
-    add_headers(req, resp, ctype);
+    if (!req->resp_shared)
+        add_headers(req, resp, ctype);
     req->status = status;
     req->resp = resp;
     req->resp_bytes = len;
@@ -235,6 +269,53 @@ void http_respond_take(struct http_req *r, int status, const char *content_type,
 
     ASSERT(resp != NULL);
     set_response(req_of(r), status, resp, content_type, len);
+}
+
+struct http_canned *http_canned_new(int status, const char *content_type, struct slice body)
+{
+    struct http_canned *c = xcalloc(1, sizeof(*c));
+
+    c->status = status;
+    c->ctype = content_type ? xstrdup(content_type) : NULL;
+    c->body = xmalloc(body.len + 1);
+    memcpy(c->body, body.ptr ? body.ptr : "", body.len);
+    c->len = body.len;
+    c->resp = MHD_create_response_from_buffer(c->len, c->body, MHD_RESPMEM_PERSISTENT);
+    ASSERT(c->resp != NULL);
+    add_static_headers(c->resp, c->ctype, false, false);
+    return c;
+}
+
+void http_canned_free(struct http_canned *c)
+{
+    if (c == NULL)
+        return;
+    MHD_destroy_response(c->resp);
+    free(c->ctype);
+    free(c->body);
+    free(c);
+}
+
+/* Whether the answer to <req> must carry headers of its own. */
+static bool needs_own_headers(struct srv_req *req)
+{
+    const char *cors = req->loop->srv->cfg.cors_origin;
+
+    return req->hdrs != NULL || atomic_load(&req->loop->srv->draining) ||
+           (cors && cors[0] &&
+            MHD_lookup_connection_value(req->mhd, MHD_HEADER_KIND, "Origin") != NULL);
+}
+
+void http_respond_canned(struct http_req *r, const struct http_canned *c)
+{
+    struct srv_req *req = req_of(r);
+
+    if (needs_own_headers(req)) {
+        http_respond(r, c->status, c->ctype, (struct slice){c->body, c->len});
+        return;
+    }
+    req->resp_shared = true;
+    set_response(req, c->status, c->resp, c->ctype, c->len);
 }
 
 void http_respond_error(struct http_req *r, int status, const char *code, const char *msg)
@@ -359,7 +440,9 @@ static struct http_conn *conn_of(struct MHD_Connection *c)
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 {
     struct srv_loop *l = cls;
-    struct arena *a = arena_new(&(struct arena_opts){.chunk = 4096, .budget = 8u << 20});
+    struct arena *a = l->nspare ? l->spare[--l->nspare]
+                                : arena_new(&(struct arena_opts){.chunk = 4096,
+                                                                 .budget = REQ_ARENA_BUDGET});
     struct srv_req *req = arena_zalloc(a, sizeof(*req));
 
     ASSERT(req != NULL); /* the first small allocation of a fresh arena */
@@ -561,24 +644,75 @@ static void log_request(struct srv_req *req, enum MHD_RequestTerminationCode toe
              LF_BOOL("completed", toe == MHD_REQUEST_TERMINATED_COMPLETED_OK));
 }
 
+/* The duration histogram of a route, created on first use and then read without a lock. */
+static struct metric *duration_series(struct http_server *s, const struct http_route *rt,
+                                      const char *route)
+{
+    size_t i = rt ? http_route_index(rt) : http_router_count(s->router);
+    struct metric *m = atomic_load_explicit(&s->duration_by_route[i], memory_order_acquire);
+
+    if (m == NULL) { /* two loops may race here: metric_series returns the same series */
+        m = metric_series(s->m_duration, (const char *[]){route});
+        atomic_store_explicit(&s->duration_by_route[i], m, memory_order_release);
+    }
+    return m;
+}
+
+static const char *status_label(int status, char buf[8])
+{
+    if (status < 100 || status > 999)
+        return "499"; /* the client left before an answer */
+    buf[0] = (char)('0' + status / 100);
+    buf[1] = (char)('0' + status / 10 % 10);
+    buf[2] = (char)('0' + status % 10);
+    buf[3] = '\0';
+    return buf;
+}
+
+/* The http_requests_total series for this request, from the loop's cache when it is there. */
+static struct metric *requests_series(struct srv_req *req, const char *route)
+{
+    struct srv_loop *l = req->loop;
+    const struct http_route *rt = req->pub.match.route;
+    size_t h = ((uintptr_t)rt / 16 + req->pub.method * 31u + (unsigned)req->status * 7u) %
+               SERIES_CACHE;
+    struct series_slot *slot = &l->series[h];
+    char buf[8];
+
+    if (slot->series && slot->route == rt && slot->method == req->pub.method &&
+        slot->status == req->status)
+        return slot->series;
+    *slot = (struct series_slot){rt, req->pub.method, req->status, NULL};
+    slot->series = metric_series(
+        l->srv->m_requests, (const char *[]){route, http_method_name(req->pub.method),
+                                             status_label(req->status, buf)});
+    return slot->series;
+}
+
 static void record_request(struct srv_req *req, enum MHD_RequestTerminationCode toe)
 {
     struct http_server *s = req->loop->srv;
     double secs = (double)(time_mono_ns() - req->start_ns) / 1e9;
     const char *route = req->pub.match.route ? http_route_pattern(req->pub.match.route)
                                               : "unmatched";
-    char status[16];
 
-    snprintf(status, sizeof(status), "%d", req->status ? req->status : 499);
     if (s->m_requests) {
-        metric_add(metric_series(s->m_requests,
-                                 (const char *[]){route, http_method_name(req->pub.method),
-                                                  status}),
-                   1);
-        metric_observe(metric_series(s->m_duration, (const char *[]){route}), secs);
+        metric_add(requests_series(req, route), 1);
+        metric_observe(duration_series(s, req->pub.match.route, route), secs);
         metric_add(s->m_inflight, -1);
     }
     log_request(req, toe, secs);
+}
+
+/* Keeps the arena for a later request on this loop, or frees it when enough are kept. */
+static void put_arena(struct srv_loop *l, struct arena *a)
+{
+    if (l->nspare == ARENA_CACHE) {
+        arena_free(a);
+        return;
+    }
+    arena_reset(a);
+    l->spare[l->nspare++] = a;
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
@@ -598,11 +732,11 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
         conn->kept_alive = true;
         conn->wait_since = ev_now_ms(req->loop->ev);
     }
-    if (req->resp)
+    if (req->resp && !req->resp_shared)
         MHD_destroy_response(req->resp);
     sbuf_release(&req->body);
     atomic_fetch_sub(&req->loop->srv->inflight, 1);
-    arena_free(req->pub.arena);
+    put_arena(req->loop, req->pub.arena);
     *req_cls = NULL;
 }
 
@@ -937,6 +1071,8 @@ static void make_metrics(struct http_server *s)
         metrics_family(m, METRIC_GAUGE, "http_requests_in_flight",
                        "Requests received and not yet answered.", NULL, NULL, 0),
         NULL);
+    s->duration_by_route = xcalloc(http_router_count(s->router) + 1,
+                                   sizeof(*s->duration_by_route));
     s->m_conns = metric_series(metrics_family(m, METRIC_GAUGE, "http_connections_open",
                                               "Open client connections.", NULL, NULL, 0),
                                NULL);
@@ -1057,6 +1193,8 @@ static void loop_shutdown_mhd(void *arg)
     ev_timer_cancel(l->ev, l->mhd_timer);
     ev_timer_cancel(l->ev, l->sweep_timer);
     l->mhd_timer = l->sweep_timer = NULL;
+    while (l->nspare > 0)
+        arena_free(l->spare[--l->nspare]);
     ev_stop(l->ev);
 }
 
@@ -1071,5 +1209,6 @@ void http_server_stop(struct http_server *s)
         pthread_cond_destroy(&s->loops[i].ready_cond);
     }
     free(s->loops);
+    free(s->duration_by_route);
     free(s);
 }

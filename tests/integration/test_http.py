@@ -29,7 +29,12 @@ def healthz_and_security_headers(t):
         t.eq(h["x-content-type-options"], "nosniff")
         t.eq(h["x-frame-options"], "DENY")
         t.eq(h["cache-control"], "no-store")
+        t.true("x-request-id" not in h, "/healthz is a canned response, without a request id")
+        status, h, body = s.get("/readyz")  # built per request: it carries its id
         t.true(UUID7.match(h["x-request-id"]), f"X-Request-Id {h['x-request-id']} is not UUIDv7")
+        t.eq(h["x-frame-options"], "DENY")
+        status, h, body = s.get("/nope")
+        t.eq(json.loads(body)["error"]["requestId"], h["x-request-id"])
 
 
 @test

@@ -243,3 +243,32 @@ TEST(arena_many_chunks_until_budget)
     CHECK_UINT_EQ(arena_used(a), 1 << 20);
     arena_free(a);
 }
+
+static void count_cleanup(void *arg)
+{
+    ++*(int *)arg;
+}
+
+TEST(arena_reset_runs_cleanups_and_starts_over_within_budget)
+{
+    struct arena *a = arena_new(&(struct arena_opts){.chunk = 256, .budget = 1024});
+    int runs = 0;
+    char *p;
+
+    CHECK(arena_on_free(a, count_cleanup, &runs) == 0);
+    CHECK(arena_alloc(a, 900) != NULL); /* a big block of its own, near the budget */
+    CHECK(arena_alloc(a, 200) == NULL); /* over budget */
+    arena_reset(a);
+    CHECK_INT_EQ(runs, 1);
+    CHECK_UINT_EQ(arena_used(a), 0);
+    for (int i = 0; i < 8; i++) { /* the whole budget is there again, chunk after chunk */
+        p = arena_alloc(a, 100);
+        CHECK(p != NULL);
+        memset(p, 'x', 100);
+    }
+    arena_reset(a);
+    arena_reset(a); /* twice in a row is fine */
+    CHECK_INT_EQ(runs, 1);
+    CHECK(arena_alloc(a, 64) != NULL);
+    arena_free(a);
+}
