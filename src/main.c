@@ -173,8 +173,7 @@ static int parse_one_flag(struct app *app, int argc, char **argv, int *i, struct
     for (size_t k = 0; k < ARRAY_LEN(flag_keys); k++)
         if ((v = flag_value(argc, argv, i, flag_keys[k].flag)) != NULL)
             return cfg_set(app->cfg, flag_keys[k].key, v, CFG_SRC_FLAG, err);
-    return err_set(err, ERR_INVALID, "unknown option \"%s\" (see 'slipway help serve')",
-                   argv[*i]);
+    return err_set(err, ERR_INVALID, "unknown option \"%s\" (see 'slipway help serve')", argv[*i]);
 }
 
 /* Builds the configuration from defaults, file, environment and flags. */
@@ -319,8 +318,8 @@ static int cmd_serve(struct app *app)
     }
     LOG_INFO(&lc, "slipway.started", LF_STR("version", SLIPWAY_VERSION),
              LF_STR("bind", app->http.bind), LF_INT("port", http_server_port(run.http)),
-             LF_STR("data_dir", app->core.data_dir), LF_STR("services", app->services_arg ?
-                                                                     app->services_arg : "all"));
+             LF_STR("data_dir", app->core.data_dir),
+             LF_STR("services", app->services_arg ? app->services_arg : "all"));
     wait_for_stop(&set, &lc);
     stop(&run);
     LOG_INFO(&lc, "slipway.stopped");

@@ -24,10 +24,10 @@
 #include <stdint.h>
 #include <string.h>
 
-#define APP_MUST_CHECK __attribute__((warn_unused_result))
+#define APP_MUST_CHECK   __attribute__((warn_unused_result))
 #define APP_PRINTF(f, a) __attribute__((format(printf, f, a)))
-#define APP_NORETURN __attribute__((noreturn))
-#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+#define APP_NORETURN     __attribute__((noreturn))
+#define ARRAY_LEN(a)     (sizeof(a) / sizeof((a)[0]))
 
 /* ---------------------------------------------------------------- assertions */
 
@@ -38,10 +38,10 @@ APP_NORETURN void base_assert_fail(const char *expr, const char *file, int line)
 #define ASSERT(x) ((x) ? (void)0 : base_assert_fail(#x, __FILE__, __LINE__))
 #ifdef NDEBUG
 #define DASSERT(x) ((void)0)
-#define NEVER(x) (x)
+#define NEVER(x)   (x)
 #else
 #define DASSERT(x) ASSERT(x)
-#define NEVER(x) ((x) ? (base_assert_fail(#x, __FILE__, __LINE__), 1) : 0)
+#define NEVER(x)   ((x) ? (base_assert_fail(#x, __FILE__, __LINE__), 1) : 0)
 #endif
 
 /* xmalloc and friends abort on failure: small, fixed sizes only. */
@@ -49,10 +49,12 @@ void *xmalloc(size_t n);
 void *xcalloc(size_t count, size_t n);
 void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
-#define FREE_AND_NULL(p)                                                                         \
-    do {                                                                                         \
-        free(p);                                                                                 \
-        (p) = NULL;                                                                              \
+/* <n> bytes of <s> and a NUL. */
+char *xstrndup(const char *s, size_t n);
+#define FREE_AND_NULL(p)                                                                           \
+    do {                                                                                           \
+        free(p);                                                                                   \
+        (p) = NULL;                                                                                \
     } while (0)
 
 /* ---------------------------------------------------------------- errors */
@@ -96,9 +98,9 @@ struct slice {
     const char *ptr;
     size_t len;
 };
-#define SLICE(lit) ((struct slice){(lit), sizeof(lit) - 1})
-#define SLICE_NULL ((struct slice){NULL, 0})
-#define SLICE_FMT "%.*s"
+#define SLICE(lit)   ((struct slice){(lit), sizeof(lit) - 1})
+#define SLICE_NULL   ((struct slice){NULL, 0})
+#define SLICE_FMT    "%.*s"
 #define SLICE_ARG(s) (int)(s).len, (s).ptr
 
 struct slice slice_from_cstr(const char *s);
@@ -137,6 +139,11 @@ char *arena_strndup(struct arena *a, const char *s, size_t n) APP_MUST_CHECK;
 char *arena_printf(struct arena *a, const char *fmt, ...) APP_PRINTF(2, 3) APP_MUST_CHECK;
 /* A NUL-terminated copy of <s> in <a>; {NULL, 0} when out of budget. */
 struct slice slice_dup(struct arena *a, struct slice s);
+/* Percent-decodes <s> ("%2F" → "/"; '+' → ' ' too when <plus_is_space>, as in query strings)
+ * into a NUL-terminated copy in <a>. ERR_INVALID on a bad escape, ERR_LIMIT when <a> is
+ * spent. The result may hold NUL bytes: callers that forbid them check. */
+int slice_percent_decode(struct arena *a, struct slice s, bool plus_is_space,
+                         struct slice *out) APP_MUST_CHECK;
 /* Registers <fn>(<arg>) to run at arena_free(), before the memory goes. 0 or ERR_LIMIT. */
 int arena_on_free(struct arena *a, arena_cleanup_fn *fn, void *arg) APP_MUST_CHECK;
 size_t arena_used(const struct arena *a);
@@ -179,9 +186,9 @@ static inline struct slice sbuf_slice(const struct sbuf *b)
 
 /* ---------------------------------------------------------------- time */
 
-uint64_t time_mono_ns(void);  /* CLOCK_MONOTONIC */
+uint64_t time_mono_ns(void); /* CLOCK_MONOTONIC */
 uint64_t time_mono_ms(void);
-uint64_t time_wall_ms(void);  /* Unix epoch */
+uint64_t time_wall_ms(void); /* Unix epoch */
 /* Writes "2026-01-05T10:00:00.123Z" (24 chars + NUL) for <ms> since the epoch. */
 void time_rfc3339_ms(uint64_t ms, char out[32]);
 
@@ -215,15 +222,15 @@ struct log_field {
         bool b;
     } v;
 };
-#define LF_STR(k, str) ((struct log_field){(k), LF_T_STR, {.s = slice_from_cstr(str)}})
+#define LF_STR(k, str)  ((struct log_field){(k), LF_T_STR, {.s = slice_from_cstr(str)}})
 #define LF_SLICE(k, sl) ((struct log_field){(k), LF_T_STR, {.s = (sl)}})
-#define LF_INT(k, n) ((struct log_field){(k), LF_T_INT, {.i = (int64_t)(n)}})
-#define LF_UINT(k, n) ((struct log_field){(k), LF_T_UINT, {.u = (uint64_t)(n)}})
-#define LF_DBL(k, n) ((struct log_field){(k), LF_T_DBL, {.d = (double)(n)}})
-#define LF_BOOL(k, n) ((struct log_field){(k), LF_T_BOOL, {.b = (n)}})
+#define LF_INT(k, n)    ((struct log_field){(k), LF_T_INT, {.i = (int64_t)(n)}})
+#define LF_UINT(k, n)   ((struct log_field){(k), LF_T_UINT, {.u = (uint64_t)(n)}})
+#define LF_DBL(k, n)    ((struct log_field){(k), LF_T_DBL, {.d = (double)(n)}})
+#define LF_BOOL(k, n)   ((struct log_field){(k), LF_T_BOOL, {.b = (n)}})
 /* Never printed: the line says "***" whatever the value. */
 #define LF_SECRET(k, str) ((struct log_field){(k), LF_T_SECRET, {.s = SLICE_NULL}})
-#define LF_END_ ((struct log_field){NULL, LF_T_END, {.i = 0}})
+#define LF_END_           ((struct log_field){NULL, LF_T_END, {.i = 0}})
 
 /* Who is speaking: a service, and optionally the request or job it works for. Children copy
  * their parent and add ids. Strings are borrowed and must outlive the lines written. */
@@ -248,14 +255,15 @@ void log_format(struct sbuf *out, uint64_t ts_ms, const struct log_ctx *ctx, enu
                 const char *ev, const struct log_field *fields);
 enum log_level log_level_parse(const char *s, bool *ok);
 
-#define LOG_AT_(lvl, ctx, ev, ...)                                                               \
-    do {                                                                                         \
-        if (log_enabled(lvl))                                                                    \
-            log_write((ctx), (lvl), (ev), (const struct log_field[]){__VA_ARGS__ __VA_OPT__(, ) LF_END_}); \
+#define LOG_AT_(lvl, ctx, ev, ...)                                                                 \
+    do {                                                                                           \
+        if (log_enabled(lvl))                                                                      \
+            log_write((ctx), (lvl), (ev),                                                          \
+                      (const struct log_field[]){__VA_ARGS__ __VA_OPT__(, ) LF_END_});             \
     } while (0)
 #define LOG_DEBUG(ctx, ev, ...) LOG_AT_(LOG_DEBUG, ctx, ev, __VA_ARGS__)
-#define LOG_INFO(ctx, ev, ...) LOG_AT_(LOG_INFO, ctx, ev, __VA_ARGS__)
-#define LOG_WARN(ctx, ev, ...) LOG_AT_(LOG_WARN, ctx, ev, __VA_ARGS__)
+#define LOG_INFO(ctx, ev, ...)  LOG_AT_(LOG_INFO, ctx, ev, __VA_ARGS__)
+#define LOG_WARN(ctx, ev, ...)  LOG_AT_(LOG_WARN, ctx, ev, __VA_ARGS__)
 #define LOG_ERROR(ctx, ev, ...) LOG_AT_(LOG_ERROR, ctx, ev, __VA_ARGS__)
 
 /* ---------------------------------------------------------------- json */
@@ -321,15 +329,30 @@ struct cfg_key {
     unsigned flags;
     const char *doc;
 };
-#define CFG_INT(n, T, f, d, lo, hi, fl, doc)                                                      \
-    {(n), CFG_T_INT, offsetof(T, f), (d), NULL, (lo), (hi), (fl), (doc)}
-#define CFG_DURATION(n, T, f, d, lo, hi, fl, doc)                                                 \
-    {(n), CFG_T_DURATION, offsetof(T, f), (d), NULL, (lo), (hi), (fl), (doc)}
-#define CFG_SIZE(n, T, f, d, lo, hi, fl, doc)                                                     \
-    {(n), CFG_T_SIZE, offsetof(T, f), (d), NULL, (lo), (hi), (fl), (doc)}
-#define CFG_BOOL(n, T, f, d, fl, doc) {(n), CFG_T_BOOL, offsetof(T, f), (d), NULL, 0, 1, (fl), (doc)}
-#define CFG_STR(n, T, f, d, fl, doc) {(n), CFG_T_STR, offsetof(T, f), 0, (d), 0, 0, (fl), (doc)}
-#define CFG_SECRET(n, T, f, fl, doc) {(n), CFG_T_SECRET, offsetof(T, f), 0, NULL, 0, 0, (fl), (doc)}
+#define CFG_INT(n, T, f, d, lo, hi, fl, doc)                                                       \
+    {                                                                                              \
+        (n), CFG_T_INT, offsetof(T, f), (d), NULL, (lo), (hi), (fl), (doc)                         \
+    }
+#define CFG_DURATION(n, T, f, d, lo, hi, fl, doc)                                                  \
+    {                                                                                              \
+        (n), CFG_T_DURATION, offsetof(T, f), (d), NULL, (lo), (hi), (fl), (doc)                    \
+    }
+#define CFG_SIZE(n, T, f, d, lo, hi, fl, doc)                                                      \
+    {                                                                                              \
+        (n), CFG_T_SIZE, offsetof(T, f), (d), NULL, (lo), (hi), (fl), (doc)                        \
+    }
+#define CFG_BOOL(n, T, f, d, fl, doc)                                                              \
+    {                                                                                              \
+        (n), CFG_T_BOOL, offsetof(T, f), (d), NULL, 0, 1, (fl), (doc)                              \
+    }
+#define CFG_STR(n, T, f, d, fl, doc)                                                               \
+    {                                                                                              \
+        (n), CFG_T_STR, offsetof(T, f), 0, (d), 0, 0, (fl), (doc)                                  \
+    }
+#define CFG_SECRET(n, T, f, fl, doc)                                                               \
+    {                                                                                              \
+        (n), CFG_T_SECRET, offsetof(T, f), 0, NULL, 0, 0, (fl), (doc)                              \
+    }
 
 /* A module's table and the struct it fills. */
 struct cfg_section {

@@ -14,18 +14,18 @@
 /* ---------------------------------------------------------------- configuration */
 
 struct http_cfg {
-    char *bind;                 /* address to listen on */
-    int64_t port;               /* 0 picks a free port */
-    int64_t loops;              /* event-loop threads, 0 = one per core */
+    char *bind;    /* address to listen on */
+    int64_t port;  /* 0 picks a free port */
+    int64_t loops; /* event-loop threads, 0 = one per core */
     int64_t max_connections;
-    int64_t max_url_bytes;      /* request target, with the query string */
-    int64_t max_header_bytes;   /* all header names and values together */
-    int64_t max_body_bytes;     /* default for routes that do not set their own */
-    int64_t header_timeout_ms;  /* from connection (or previous response) to complete headers */
-    int64_t idle_timeout_ms;    /* a connection with no traffic for this long is closed */
-    int64_t shutdown_grace_ms;  /* how long in-flight requests may finish after SIGTERM */
-    char *cors_origin;          /* the dashboard origin allowed cross-origin requests, or "" */
-    bool access_log;            /* one log line per request */
+    int64_t max_url_bytes;     /* request target, with the query string */
+    int64_t max_header_bytes;  /* all header names and values together */
+    int64_t max_body_bytes;    /* default for routes that do not set their own */
+    int64_t header_timeout_ms; /* from connection (or previous response) to complete headers */
+    int64_t idle_timeout_ms;   /* a connection with no traffic for this long is closed */
+    int64_t shutdown_grace_ms; /* how long in-flight requests may finish after SIGTERM */
+    char *cors_origin;         /* the dashboard origin allowed cross-origin requests, or "" */
+    bool access_log;           /* one log line per request */
 };
 /* The http.* keys (bounds, defaults, docs) filling <target>. */
 struct cfg_section http_cfg_section(struct http_cfg *target);
@@ -70,7 +70,7 @@ int http_router_add(struct http_router *r, unsigned methods, const char *pattern
 #define HTTP_MAX_PARAMS 8
 struct http_match {
     const struct http_route *route;
-    unsigned allowed;  /* methods of the routes whose path matched, for 405's Allow */
+    unsigned allowed; /* methods of the routes whose path matched, for 405's Allow */
     size_t nparams;
     struct slice names[HTTP_MAX_PARAMS];
     struct slice values[HTTP_MAX_PARAMS]; /* percent-decoded, in the arena */
@@ -89,7 +89,7 @@ size_t http_router_count(const struct http_router *r);
 /* What a handler sees. Everything is valid until the response has been sent; longer-lived
  * data must be copied out of req->arena. */
 struct http_req {
-    struct arena *arena;     /* freed when the request ends */
+    struct arena *arena; /* freed when the request ends */
     unsigned method;
     struct slice path;       /* raw, without the query string */
     struct slice query;      /* raw, without the '?' */
@@ -116,6 +116,8 @@ void http_respond(struct http_req *req, int status, const char *content_type, st
 /* Takes ownership of the malloc()ed <body> (from sbuf_take), avoiding a copy. */
 void http_respond_take(struct http_req *req, int status, const char *content_type, char *body,
                        size_t len);
+/* Sends what <b> holds and releases it; a 500 instead when <b> failed (over its limit). */
+void http_respond_sbuf(struct http_req *req, int status, const char *content_type, struct sbuf *b);
 /* A response whose bytes never change (health probes, static files): built once, then sent
  * by any loop without building or copying anything. It carries the usual security headers
  * but no X-Request-Id; a request that needs headers of its own (CORS, headers added with
@@ -141,9 +143,9 @@ struct http_ws_handler {
     void (*on_close)(void *arg, struct http_ws *ws, int code, struct slice reason);
 };
 struct http_ws_opts {
-    const char *subprotocol; /* required from the client when set (graphql-transport-ws) */
-    size_t max_message;      /* a larger message closes with 1009; 0 = 1 MiB */
-    size_t max_send_buffer;  /* queued outgoing bytes before the peer counts as too slow */
+    const char *subprotocol;   /* required from the client when set (graphql-transport-ws) */
+    size_t max_message;        /* a larger message closes with 1009; 0 = 1 MiB */
+    size_t max_send_buffer;    /* queued outgoing bytes before the peer counts as too slow */
     uint64_t ping_interval_ms; /* 0 = no pings from the server */
 };
 /* Answers the request with 101 Switching Protocols when it is a valid RFC 6455 handshake,

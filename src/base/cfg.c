@@ -75,16 +75,6 @@ static bool is_string(enum cfg_type t)
     return t == CFG_T_STR || t == CFG_T_SECRET;
 }
 
-static char *dup_slice(struct slice v)
-{
-    char *p = xmalloc(v.len + 1);
-
-    if (v.len > 0)
-        memcpy(p, v.ptr, v.len);
-    p[v.len] = '\0';
-    return p;
-}
-
 /* Moves <v> into the target; the string it replaces is freed. */
 static void store(struct cfg_slot *s, struct cfg_val *v)
 {
@@ -407,7 +397,7 @@ static int parse_value(const struct cfg_key *k, struct slice v, const char *labe
     case CFG_T_SECRET:
         if (v.len > 0 && memchr(v.ptr, '\0', v.len) != NULL)
             return err_set(err, ERR_INVALID, "%s: %s", label, rule(k->type));
-        out->s = dup_slice(v);
+        out->s = xstrndup(v.ptr, v.len);
         return 0;
     case CFG_T_BOOL:
         rc = parse_bool(v, &out->i);

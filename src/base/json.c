@@ -47,8 +47,8 @@ int json_read_object(struct slice body, size_t max_bytes, int max_depth, json_t 
         return err_set(err, ERR_LIMIT, "body: nested deeper than %d levels", max_depth);
     root = json_loadb(body.ptr, body.len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
     if (root == NULL)
-        return err_set(err, ERR_INVALID, "body: invalid JSON at line %d, column %d: %s",
-                       jerr.line, jerr.column, jerr.text);
+        return err_set(err, ERR_INVALID, "body: invalid JSON at line %d, column %d: %s", jerr.line,
+                       jerr.column, jerr.text);
     if (!json_is_object(root)) {
         json_decref(root);
         return err_set(err, ERR_INVALID, "body: expected a JSON object");
@@ -94,14 +94,13 @@ int json_get_int(const json_t *obj, const char *field, bool required, int64_t mi
         return err_set(err, ERR_INVALID, "%s: must be an integer", field);
     n = json_integer_value(v);
     if (n < min || n > max)
-        return err_set(err, ERR_INVALID, "%s: must be between %" PRId64 " and %" PRId64, field,
-                       min, max);
+        return err_set(err, ERR_INVALID, "%s: must be between %" PRId64 " and %" PRId64, field, min,
+                       max);
     *out = n;
     return 0;
 }
 
-int json_get_bool(const json_t *obj, const char *field, bool required, bool *out,
-                  struct err *err)
+int json_get_bool(const json_t *obj, const char *field, bool required, bool *out, struct err *err)
 {
     const json_t *v = field_of(obj, field);
 
@@ -167,11 +166,21 @@ void json_escape(struct sbuf *out, struct slice s)
         }
         i++;
         switch (c) {
-        case '"': sbuf_puts(out, "\\\""); break;
-        case '\\': sbuf_puts(out, "\\\\"); break;
-        case '\n': sbuf_puts(out, "\\n"); break;
-        case '\r': sbuf_puts(out, "\\r"); break;
-        case '\t': sbuf_puts(out, "\\t"); break;
+        case '"':
+            sbuf_puts(out, "\\\"");
+            break;
+        case '\\':
+            sbuf_puts(out, "\\\\");
+            break;
+        case '\n':
+            sbuf_puts(out, "\\n");
+            break;
+        case '\r':
+            sbuf_puts(out, "\\r");
+            break;
+        case '\t':
+            sbuf_puts(out, "\\t");
+            break;
         default: {
             char e[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
             sbuf_put(out, e, sizeof(e));

@@ -46,7 +46,7 @@ struct collector {
 struct metrics {
     pthread_mutex_t lock;
     struct metric *_Atomic families;
-    struct metric *last_family; /* guarded by lock */
+    struct metric *last_family;   /* guarded by lock */
     struct collector *collectors; /* guarded by lock */
     struct proc_metrics *proc;
 };
@@ -421,13 +421,13 @@ void metrics_add_process(struct metrics *m)
 
     p->cpu = plain(m, METRIC_COUNTER, "process_cpu_seconds_total",
                    "Total user and system CPU time spent in seconds.");
-    p->rss = plain(m, METRIC_GAUGE, "process_resident_memory_bytes",
-                   "Resident memory size in bytes.");
-    p->vsz = plain(m, METRIC_GAUGE, "process_virtual_memory_bytes",
-                   "Virtual memory size in bytes.");
+    p->rss =
+        plain(m, METRIC_GAUGE, "process_resident_memory_bytes", "Resident memory size in bytes.");
+    p->vsz =
+        plain(m, METRIC_GAUGE, "process_virtual_memory_bytes", "Virtual memory size in bytes.");
     p->fds = plain(m, METRIC_GAUGE, "process_open_fds", "Number of open file descriptors.");
-    p->max_fds = plain(m, METRIC_GAUGE, "process_max_fds",
-                       "Maximum number of open file descriptors.");
+    p->max_fds =
+        plain(m, METRIC_GAUGE, "process_max_fds", "Maximum number of open file descriptors.");
     p->start = plain(m, METRIC_GAUGE, "process_start_time_seconds",
                      "Start time of the process since unix epoch in seconds.");
     free(m->proc);

@@ -42,8 +42,7 @@ void base_assert_fail(const char *expr, const char *file, int line)
 static APP_NORETURN void out_of_memory(size_t n)
 {
     char msg[128];
-    int len = snprintf(msg, sizeof(msg),
-                       "{\"lvl\":\"error\",\"ev\":\"oom\",\"bytes\":%zu}\n", n);
+    int len = snprintf(msg, sizeof(msg), "{\"lvl\":\"error\",\"ev\":\"oom\",\"bytes\":%zu}\n", n);
 
     if (len > 0)
         (void)!write(2, msg, (size_t)len);
@@ -75,6 +74,16 @@ void *xrealloc(void *p, size_t n)
     if (q == NULL)
         out_of_memory(n);
     return q;
+}
+
+char *xstrndup(const char *s, size_t n)
+{
+    char *p = xmalloc(n + 1);
+
+    if (n > 0)
+        memcpy(p, s, n);
+    p[n] = '\0';
+    return p;
 }
 
 char *xstrdup(const char *s)
@@ -160,8 +169,7 @@ static int scaled(struct slice s, const struct unit_scale *units, size_t n, uint
 int parse_duration_ms(struct slice s, uint64_t *out_ms)
 {
     static const struct unit_scale units[] = {
-        {"ms", 1},        {"", 1000},        {"s", 1000},        {"m", 60000},
-        {"h", 3600000u},  {"d", 86400000u},
+        {"ms", 1}, {"", 1000}, {"s", 1000}, {"m", 60000}, {"h", 3600000u}, {"d", 86400000u},
     };
 
     return scaled(s, units, ARRAY_LEN(units), 366ull * 86400000u, out_ms);
@@ -170,8 +178,14 @@ int parse_duration_ms(struct slice s, uint64_t *out_ms)
 int parse_size(struct slice s, uint64_t *out)
 {
     static const struct unit_scale units[] = {
-        {"", 1},          {"B", 1},           {"KiB", 1ull << 10}, {"MiB", 1ull << 20},
-        {"GiB", 1ull << 30}, {"TiB", 1ull << 40}, {"kB", 1000},   {"MB", 1000000},
+        {"", 1},
+        {"B", 1},
+        {"KiB", 1ull << 10},
+        {"MiB", 1ull << 20},
+        {"GiB", 1ull << 30},
+        {"TiB", 1ull << 40},
+        {"kB", 1000},
+        {"MB", 1000000},
         {"GB", 1000000000},
     };
 

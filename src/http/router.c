@@ -53,15 +53,6 @@ void http_router_free(struct http_router *r)
     free(r);
 }
 
-static char *strdup_slice(struct slice s)
-{
-    char *p = xmalloc(s.len + 1);
-
-    memcpy(p, s.ptr, s.len);
-    p[s.len] = '\0';
-    return p;
-}
-
 static bool valid_name(struct slice s)
 {
     if (s.len == 0)
@@ -86,7 +77,7 @@ static int parse_seg(struct slice s, bool last, struct seg *out, struct err *err
     if (s.ptr[0] != '{') {
         if (memchr(s.ptr, '{', s.len) || memchr(s.ptr, '}', s.len) || memchr(s.ptr, '%', s.len))
             return err_set(err, ERR_INVALID, "'{', '}' or '%%' inside a literal segment");
-        *out = (struct seg){SEG_LIT, strdup_slice(s)};
+        *out = (struct seg){SEG_LIT, xstrndup(s.ptr, s.len)};
         return 0;
     }
     if (s.ptr[s.len - 1] != '}')
@@ -101,7 +92,7 @@ static int parse_seg(struct slice s, bool last, struct seg *out, struct err *err
     }
     if (!valid_name(name))
         return err_set(err, ERR_INVALID, "parameter names are letters, digits and '_'");
-    out->text = strdup_slice(name);
+    out->text = xstrndup(name.ptr, name.len);
     return 0;
 }
 
@@ -176,8 +167,7 @@ int http_router_add(struct http_router *r, unsigned methods, const char *pattern
     }
     for (size_t i = 0; i < r->n; i++) {
         if ((r->routes[i]->methods & methods) && same_shape(r->routes[i], rt)) {
-            err_set(err, ERR_INVALID, "route %s: clashes with %s", pattern,
-                    r->routes[i]->pattern);
+            err_set(err, ERR_INVALID, "route %s: clashes with %s", pattern, r->routes[i]->pattern);
             route_free(rt);
             return ERR_INVALID;
         }
@@ -194,40 +184,17 @@ int http_router_add(struct http_router *r, unsigned methods, const char *pattern
     return 0;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Percent-decodes <s> into the arena. */
+/* Percent-decodes one segment into the arena; NUL bytes are refused. */
 static int decode_seg(struct arena *a, struct slice s, struct slice *out, struct err *err)
 {
-    char *p = arena_alloc(a, s.len + 1);
-    size_t n = 0;
+    int rc = slice_percent_decode(a, s, false, out);
 
-    if (p == NULL)
+    if (rc == ERR_LIMIT)
         return err_set(err, ERR_LIMIT, "path: request memory budget spent");
-    for (size_t i = 0; i < s.len; i++) {
-        char c = s.ptr[i];
-
-        if (c == '%') {
-            if (s.len - i < 3 || hexval(s.ptr[i + 1]) < 0 || hexval(s.ptr[i + 2]) < 0)
-                return err_set(err, ERR_INVALID, "path: bad percent-encoding");
-            c = (char)(hexval(s.ptr[i + 1]) << 4 | hexval(s.ptr[i + 2]));
-            i += 2;
-        }
-        if (c == '\0')
-            return err_set(err, ERR_INVALID, "path: NUL byte");
-        p[n++] = c;
-    }
-    p[n] = '\0';
-    *out = (struct slice){p, n};
+    if (rc < 0)
+        return err_set(err, ERR_INVALID, "path: bad percent-encoding");
+    if (memchr(out->ptr, '\0', out->len) != NULL)
+        return err_set(err, ERR_INVALID, "path: NUL byte");
     return 0;
 }
 
@@ -378,8 +345,8 @@ void http_route_get(const struct http_route *route, http_handler_fn **fn, void *
     *opts = &route->opts;
 }
 
-static const char *const method_names[] = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE",
-                                           "OPTIONS"};
+static const char *const method_names[] = {"GET",   "HEAD",   "POST",   "PUT",
+                                           "PATCH", "DELETE", "OPTIONS"};
 
 unsigned http_method_parse(struct slice s)
 {

@@ -23,9 +23,9 @@
 #include "http-int.h"
 
 #define HDR_TIMEOUT_SWEEP_MS 250
-#define ARENA_CACHE 32
-#define REQ_ARENA_BUDGET (8u << 20)
-#define SERIES_CACHE 64
+#define ARENA_CACHE          32
+#define REQ_ARENA_BUDGET     (8u << 20)
+#define SERIES_CACHE         64
 
 /* One cached http_requests_total series of a loop. */
 struct series_slot {
@@ -59,7 +59,7 @@ struct srv_req {
     struct http_req pub;
     struct srv_loop *loop;
     struct MHD_Connection *mhd;
-    struct slice uri;          /* raw request target */
+    struct slice uri; /* raw request target */
     uint64_t start_ns;
     bool started, handled, suspended, finished;
     int status;
@@ -99,7 +99,7 @@ struct srv_loop {
     uint64_t mhd_due;
     struct http_conn *conns;
     struct ws_link *wss;
-    struct srv_req *suspended; /* requests waiting for their handler's answer */
+    struct srv_req *suspended;        /* requests waiting for their handler's answer */
     struct arena *spare[ARENA_CACHE]; /* reset arenas for the next requests */
     size_t nspare;
     struct series_slot series[SERIES_CACHE]; /* request counters by route, method, status */
@@ -248,14 +248,14 @@ static void set_response(struct srv_req *req, int status, struct MHD_Response *r
         req->suspended = false;
         unlink_suspended(req);
         MHD_resume_connection(req->mhd); /* the access handler runs again and queues it */
-        kick_mhd(req->loop); /* MHD acts on a resume only when it next runs */
+        kick_mhd(req->loop);             /* MHD acts on a resume only when it next runs */
     }
 }
 
 void http_respond(struct http_req *r, int status, const char *content_type, struct slice body)
 {
-    struct MHD_Response *resp = MHD_create_response_from_buffer(
-        body.len, (void *)body.ptr, MHD_RESPMEM_MUST_COPY);
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(body.len, (void *)body.ptr, MHD_RESPMEM_MUST_COPY);
 
     ASSERT(resp != NULL);
     set_response(req_of(r), status, resp, content_type, body.len);
@@ -264,8 +264,7 @@ void http_respond(struct http_req *r, int status, const char *content_type, stru
 void http_respond_take(struct http_req *r, int status, const char *content_type, char *body,
                        size_t len)
 {
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+    struct MHD_Response *resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
 
     ASSERT(resp != NULL);
     set_response(req_of(r), status, resp, content_type, len);
@@ -318,12 +317,24 @@ void http_respond_canned(struct http_req *r, const struct http_canned *c)
     set_response(req, c->status, c->resp, c->ctype, c->len);
 }
 
+void http_respond_sbuf(struct http_req *r, int status, const char *content_type, struct sbuf *b)
+{
+    char *body;
+    size_t len;
+
+    if (b->err) {
+        sbuf_release(b);
+        http_respond_error(r, 500, "internal", "response over its size limit");
+        return;
+    }
+    body = sbuf_take(b, &len);
+    http_respond_take(r, status, content_type, body, len);
+}
+
 void http_respond_error(struct http_req *r, int status, const char *code, const char *msg)
 {
     struct sbuf b = SBUF_INIT(4096);
     struct jw w;
-    char *body;
-    size_t len;
 
     jw_init(&w, &b);
     jw_obj_begin(&w);
@@ -338,8 +349,7 @@ void http_respond_error(struct http_req *r, int status, const char *code, const 
     jw_obj_end(&w);
     jw_obj_end(&w);
     sbuf_putc(&b, '\n');
-    body = sbuf_take(&b, &len);
-    http_respond_take(r, status, json_ct, body, len);
+    http_respond_sbuf(r, status, json_ct, &b); /* 4 KiB fits any message of ours */
 }
 
 void http_respond_err(struct http_req *r, const struct err *err)
@@ -364,37 +374,12 @@ struct slice http_req_param(const struct http_req *r, const char *name)
     return SLICE_NULL;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c |= 0x20;
-    return (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
-}
-
 /* Form-decodes <s> ('+' is a space) into the arena; SLICE_NULL on a bad escape. */
 static struct slice form_decode(struct arena *a, struct slice s)
 {
-    char *p = arena_alloc(a, s.len + 1);
-    size_t n = 0;
+    struct slice out;
 
-    if (p == NULL)
-        return SLICE_NULL;
-    for (size_t i = 0; i < s.len; i++) {
-        char c = s.ptr[i];
-
-        if (c == '+') {
-            c = ' ';
-        } else if (c == '%') {
-            if (s.len - i < 3 || hexval(s.ptr[i + 1]) < 0 || hexval(s.ptr[i + 2]) < 0)
-                return SLICE_NULL;
-            c = (char)(hexval(s.ptr[i + 1]) << 4 | hexval(s.ptr[i + 2]));
-            i += 2;
-        }
-        p[n++] = c;
-    }
-    p[n] = '\0';
-    return (struct slice){p, n};
+    return slice_percent_decode(a, s, true, &out) == 0 ? out : SLICE_NULL;
 }
 
 struct slice http_req_query(struct http_req *r, const char *name)
@@ -440,9 +425,9 @@ static struct http_conn *conn_of(struct MHD_Connection *c)
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 {
     struct srv_loop *l = cls;
-    struct arena *a = l->nspare ? l->spare[--l->nspare]
-                                : arena_new(&(struct arena_opts){.chunk = 4096,
-                                                                 .budget = REQ_ARENA_BUDGET});
+    struct arena *a =
+        l->nspare ? l->spare[--l->nspare]
+                  : arena_new(&(struct arena_opts){.chunk = 4096, .budget = REQ_ARENA_BUDGET});
     struct srv_req *req = arena_zalloc(a, sizeof(*req));
 
     ASSERT(req != NULL); /* the first small allocation of a fresh arena */
@@ -555,8 +540,8 @@ static bool admit(struct srv_req *req, const char *method, const char *version)
     }
     slice_split(&path, '?', &r->path);
     r->query = path;
-    if (http_router_match(req->loop->srv->router, r->arena, r->method, r->path, &r->match,
-                          &err) < 0) {
+    if (http_router_match(req->loop->srv->router, r->arena, r->method, r->path, &r->match, &err) <
+        0) {
         http_respond_err(r, &err);
         return false;
     }
@@ -582,8 +567,7 @@ static enum MHD_Result take_body(struct srv_req *req, const char *data, size_t *
         sbuf_put(&req->body, data, *size);
         if (req->body.err) {
             req->body_over = true;
-            LOG_WARN(&req->pub.log, "http.body_too_large",
-                     LF_INT("max_bytes", req->max_body));
+            LOG_WARN(&req->pub.log, "http.body_too_large", LF_INT("max_bytes", req->max_body));
             return MHD_NO;
         }
     }
@@ -603,9 +587,8 @@ static void dispatch(struct srv_req *req)
 }
 
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char *url,
-                                 const char *method, const char *version,
-                                 const char *upload_data, size_t *upload_data_size,
-                                 void **req_cls)
+                                 const char *method, const char *version, const char *upload_data,
+                                 size_t *upload_data_size, void **req_cls)
 {
     struct srv_req *req = *req_cls;
     struct http_conn *conn;
@@ -674,8 +657,8 @@ static struct metric *requests_series(struct srv_req *req, const char *route)
 {
     struct srv_loop *l = req->loop;
     const struct http_route *rt = req->pub.match.route;
-    size_t h = ((uintptr_t)rt / 16 + req->pub.method * 31u + (unsigned)req->status * 7u) %
-               SERIES_CACHE;
+    size_t h =
+        ((uintptr_t)rt / 16 + req->pub.method * 31u + (unsigned)req->status * 7u) % SERIES_CACHE;
     struct series_slot *slot = &l->series[h];
     char buf[8];
 
@@ -683,9 +666,9 @@ static struct metric *requests_series(struct srv_req *req, const char *route)
         slot->status == req->status)
         return slot->series;
     *slot = (struct series_slot){rt, req->pub.method, req->status, NULL};
-    slot->series = metric_series(
-        l->srv->m_requests, (const char *[]){route, http_method_name(req->pub.method),
-                                             status_label(req->status, buf)});
+    slot->series =
+        metric_series(l->srv->m_requests, (const char *[]){route, http_method_name(req->pub.method),
+                                                           status_label(req->status, buf)});
     return slot->series;
 }
 
@@ -693,8 +676,8 @@ static void record_request(struct srv_req *req, enum MHD_RequestTerminationCode 
 {
     struct http_server *s = req->loop->srv;
     double secs = (double)(time_mono_ns() - req->start_ns) / 1e9;
-    const char *route = req->pub.match.route ? http_route_pattern(req->pub.match.route)
-                                              : "unmatched";
+    const char *route =
+        req->pub.match.route ? http_route_pattern(req->pub.match.route) : "unmatched";
 
     if (s->m_requests) {
         metric_add(requests_series(req, route), 1);
@@ -1015,13 +998,12 @@ static struct MHD_Daemon *start_mhd(struct srv_loop *l)
     return MHD_start_daemon(
         MHD_USE_EPOLL | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE |
             MHD_USE_ERROR_LOG,
-        0,
-        NULL, NULL, on_access, l, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, l,
-        MHD_OPTION_LISTEN_SOCKET, l->listen_fd,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, mem, MHD_OPTION_CONNECTION_LIMIT, per_loop,
-        MHD_OPTION_CONNECTION_TIMEOUT, idle_s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, l,
-        MHD_OPTION_NOTIFY_CONNECTION, on_conn, l, MHD_OPTION_URI_LOG_CALLBACK, on_uri, l,
-        MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, l, MHD_OPTION_END);
+        0, NULL, NULL, on_access, l, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, l,
+        MHD_OPTION_LISTEN_SOCKET, l->listen_fd, MHD_OPTION_CONNECTION_MEMORY_LIMIT, mem,
+        MHD_OPTION_CONNECTION_LIMIT, per_loop, MHD_OPTION_CONNECTION_TIMEOUT, idle_s,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, l, MHD_OPTION_NOTIFY_CONNECTION, on_conn, l,
+        MHD_OPTION_URI_LOG_CALLBACK, on_uri, l, MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, l,
+        MHD_OPTION_END);
 }
 
 static void signal_ready(struct srv_loop *l)
@@ -1056,7 +1038,7 @@ static void *loop_main(void *arg)
 static void make_metrics(struct http_server *s)
 {
     static const double buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                                     0.1,    0.25,  0.5,    1,     2.5,  5,    10};
+                                     0.1,    0.25,  0.5,    1,     2.5,  5,     10};
     struct metrics *m = s->deps.metrics;
 
     if (m == NULL)
@@ -1067,12 +1049,11 @@ static void make_metrics(struct http_server *s)
     s->m_duration = metrics_family(m, METRIC_HISTOGRAM, "http_request_duration_seconds",
                                    "Time from the request line to the end of the response.",
                                    (const char *[]){"route", NULL}, buckets, ARRAY_LEN(buckets));
-    s->m_inflight = metric_series(
-        metrics_family(m, METRIC_GAUGE, "http_requests_in_flight",
-                       "Requests received and not yet answered.", NULL, NULL, 0),
-        NULL);
-    s->duration_by_route = xcalloc(http_router_count(s->router) + 1,
-                                   sizeof(*s->duration_by_route));
+    s->m_inflight =
+        metric_series(metrics_family(m, METRIC_GAUGE, "http_requests_in_flight",
+                                     "Requests received and not yet answered.", NULL, NULL, 0),
+                      NULL);
+    s->duration_by_route = xcalloc(http_router_count(s->router) + 1, sizeof(*s->duration_by_route));
     s->m_conns = metric_series(metrics_family(m, METRIC_GAUGE, "http_connections_open",
                                               "Open client connections.", NULL, NULL, 0),
                                NULL);

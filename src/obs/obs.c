@@ -84,8 +84,6 @@ static void ready_done(void *arg)
     struct sbuf b = SBUF_INIT(256u << 10);
     bool ok = true;
     struct jw w;
-    char *body;
-    size_t len;
 
     jw_init(&w, &b);
     jw_obj_begin(&w);
@@ -110,8 +108,7 @@ static void ready_done(void *arg)
     jw_str(&w, ok ? "ready" : "not_ready");
     jw_obj_end(&w);
     sbuf_putc(&b, '\n');
-    body = sbuf_take(&b, &len);
-    http_respond_take(run->req, ok ? 200 : 503, "application/json", body, len);
+    http_respond_sbuf(run->req, ok ? 200 : 503, "application/json", &b);
 }
 
 static void readyz(void *arg, struct http_req *req)
@@ -135,17 +132,9 @@ static void metrics_page(void *arg, struct http_req *req)
 {
     struct obs *o = arg;
     struct sbuf b = SBUF_INIT(16u << 20);
-    char *body;
-    size_t len;
 
     metrics_render(o->metrics, &b);
-    if (b.err) {
-        sbuf_release(&b);
-        http_respond_error(req, 500, "internal", "metrics over 16 MiB");
-        return;
-    }
-    body = sbuf_take(&b, &len);
-    http_respond_take(req, 200, "text/plain; version=0.0.4; charset=utf-8", body, len);
+    http_respond_sbuf(req, 200, "text/plain; version=0.0.4; charset=utf-8", &b);
 }
 
 int obs_routes_add(struct obs *o, struct http_router *r, struct err *err)

@@ -102,9 +102,16 @@ static int add_routes(struct http_router *r, struct err *err)
 int main(void)
 {
     struct http_cfg cfg = {
-        .bind = "127.0.0.1", .loops = 2, .max_connections = 256, .max_url_bytes = 8192,
-        .max_header_bytes = 8192, .max_body_bytes = 1 << 20, .header_timeout_ms = 10000,
-        .idle_timeout_ms = 30000, .shutdown_grace_ms = 5000, .cors_origin = "",
+        .bind = "127.0.0.1",
+        .loops = 2,
+        .max_connections = 256,
+        .max_url_bytes = 8192,
+        .max_header_bytes = 8192,
+        .max_body_bytes = 1 << 20,
+        .header_timeout_ms = 10000,
+        .idle_timeout_ms = 30000,
+        .shutdown_grace_ms = 5000,
+        .cors_origin = "",
         .access_log = true,
     };
     struct http_router *router = http_router_new();
@@ -122,8 +129,8 @@ int main(void)
     workers = pool_new("workers", 2); /* after the mask: threads inherit it */
     log_start(2, LOG_INFO, 4096);
     if (add_routes(router, &err) < 0 ||
-        http_server_start(&cfg, router, &(struct http_server_deps){NULL, workers}, &srv,
-                          &err) < 0) {
+        http_server_start(&cfg, router, &(struct http_server_deps){NULL, workers}, &srv, &err) <
+            0) {
         fprintf(stderr, "http-testd: %s\n", err.msg);
         return 1;
     }

@@ -206,3 +206,25 @@ TEST(slice_to_u64_respects_length)
     CHECK_INT_EQ(slice_to_u64((struct slice){digits, 3}, &v), 0);
     CHECK_UINT_EQ(v, 123);
 }
+
+TEST(slice_percent_decode_paths_and_queries)
+{
+    struct arena *a = arena_new(&(struct arena_opts){.budget = 64});
+    struct slice out;
+
+    CHECK_INT_EQ(slice_percent_decode(a, SLICE("a%2Fb%20c+d"), false, &out), 0);
+    CHECK_STR_EQ(out.ptr, "a/b c+d");
+    CHECK_INT_EQ(slice_percent_decode(a, SLICE("a+b%2b"), true, &out), 0);
+    CHECK_STR_EQ(out.ptr, "a b+");
+    CHECK_INT_EQ(slice_percent_decode(a, SLICE("x%00y"), false, &out), 0);
+    CHECK_UINT_EQ(out.len, 3); /* NUL kept: callers decide */
+    CHECK_INT_EQ(slice_percent_decode(a, SLICE("%"), false, &out), ERR_INVALID);
+    CHECK_INT_EQ(slice_percent_decode(a, SLICE("%4"), false, &out), ERR_INVALID);
+    CHECK_INT_EQ(slice_percent_decode(a, SLICE("%zz"), false, &out), ERR_INVALID);
+    CHECK_INT_EQ(slice_percent_decode(a,
+                                      SLICE("0123456789012345678901234567890123456789"
+                                            "0123456789012345678901234567890123456789"),
+                                      false, &out),
+                 ERR_LIMIT);
+    arena_free(a);
+}
