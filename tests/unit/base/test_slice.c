@@ -209,7 +209,7 @@ TEST(slice_to_u64_respects_length)
 
 TEST(slice_percent_decode_paths_and_queries)
 {
-    struct arena *a = arena_new(&(struct arena_opts){.budget = 64});
+    struct arena *a = arena_new(&(struct arena_opts){.budget = 128});
     struct slice out;
 
     CHECK_INT_EQ(slice_percent_decode(a, SLICE("a%2Fb%20c+d"), false, &out), 0);
