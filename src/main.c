@@ -32,10 +32,10 @@ struct core_cfg {
 static const struct cfg_key core_keys[] = {
     CFG_STR("core.data_dir", struct core_cfg, data_dir, "./data", 0,
             "Directory holding slipway's state (databases, repositories, images)."),
-    CFG_STR("log.level", struct core_cfg, log_level, "info", CFG_RELOAD,
+    CFG_STR("log.level", struct core_cfg, log_level, "info", 0,
             "Least severe level logged: debug, info, warn or error."),
     CFG_INT("core.workers", struct core_cfg, workers, 4, 1, 256, 0,
-            "Worker threads for blocking work (storage, git, builds' bookkeeping)."),
+            "Worker threads for blocking work (readiness checks; storage and git as they arrive)."),
 };
 
 /* The services one process can run. Each one adds its routes; more arrive with their modules. */

@@ -7,7 +7,7 @@ static const struct cfg_key http_keys[] = {
     CFG_STR("http.bind", struct http_cfg, bind, "127.0.0.1", 0,
             "Address to listen on (IPv4 or IPv6); 0.0.0.0 for every interface."),
     CFG_INT("http.port", struct http_cfg, port, 8080, 0, 65535, 0,
-            "TCP port for the API, dashboard and apps' ingress; 0 picks a free one."),
+            "TCP port for the API and health endpoints; 0 picks a free one."),
     CFG_INT("http.loops", struct http_cfg, loops, 0, 0, 64, 0,
             "Event-loop threads serving HTTP; 0 means one per CPU core."),
     CFG_INT("http.max_connections", struct http_cfg, max_connections, 4096, 1, 1000000, 0,
@@ -27,7 +27,7 @@ static const struct cfg_key http_keys[] = {
     CFG_STR("http.cors_origin", struct http_cfg, cors_origin, "", 0,
             "Origin allowed to call the API from a browser (the dashboard's dev server), "
             "e.g. http://localhost:5173; empty allows none."),
-    CFG_BOOL("http.access_log", struct http_cfg, access_log, 1, CFG_RELOAD,
+    CFG_BOOL("http.access_log", struct http_cfg, access_log, 1, 0,
              "Log one line per request (method, path without query, status, time)."),
 };
 
