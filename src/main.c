@@ -320,6 +320,9 @@ static int cmd_serve(struct app *app)
              LF_STR("bind", app->http.bind), LF_INT("port", http_server_port(run.http)),
              LF_STR("data_dir", app->core.data_dir),
              LF_STR("services", app->services_arg ? app->services_arg : "all"));
+    printf("slipway %s is serving on http://%s:%d (data in %s); Ctrl-C stops it\n", SLIPWAY_VERSION,
+           app->http.bind, http_server_port(run.http), app->core.data_dir);
+    fflush(stdout);
     wait_for_stop(&set, &lc);
     stop(&run);
     LOG_INFO(&lc, "slipway.stopped");

@@ -81,6 +81,16 @@ struct srv_req {
     struct srv_req *susp_prev, *susp_next; /* in loop->suspended while suspended */
 };
 
+/* A connection we accepted whose first request line is not complete yet. */
+struct pending {
+    struct srv_loop *loop;
+    int fd;
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+    uint64_t since;
+    struct pending *prev, *next;
+};
+
 struct ws_link {
     struct ws_link *prev, *next;
     struct http_ws *ws;
@@ -98,6 +108,10 @@ struct srv_loop {
     struct ev_timer *mhd_timer, *sweep_timer;
     uint64_t mhd_due;
     struct http_conn *conns;
+    size_t nconns;
+    struct pending *pending;
+    size_t npending;
+    uint64_t adding_since; /* when the connection being handed to MHD was accepted */
     struct ws_link *wss;
     struct srv_req *suspended;        /* requests waiting for their handler's answer */
     struct arena *spare[ARENA_CACHE]; /* reset arenas for the next requests */
@@ -755,12 +769,13 @@ static void on_conn(void *cls, struct MHD_Connection *c, void **socket_context,
         conn->fd = ci ? ci->connect_fd : -1;
         conn->loop = l;
         conn->mhd = c;
-        conn->wait_since = ev_now_ms(l->ev);
+        conn->wait_since = l->adding_since ? l->adding_since : ev_now_ms(l->ev);
         conn->next = l->conns;
         if (l->conns)
             l->conns->prev = conn;
         l->conns = conn;
         *socket_context = conn;
+        l->nconns++;
         metric_add(l->srv->m_conns, 1);
         return;
     }
@@ -774,6 +789,7 @@ static void on_conn(void *cls, struct MHD_Connection *c, void **socket_context,
         conn->next->prev = conn->prev;
     free(conn);
     *socket_context = NULL;
+    l->nconns--;
     metric_add(l->srv->m_conns, -1);
 }
 
@@ -791,12 +807,15 @@ static void drop_slow(struct http_conn *conn)
              LF_BOOL("keep_alive", conn->kept_alive));
 }
 
+static void pending_sweep(struct srv_loop *l, uint64_t now);
+
 static void sweep(void *arg)
 {
     struct srv_loop *l = arg;
     const struct http_cfg *cfg = &l->srv->cfg;
     uint64_t now = ev_now_ms(l->ev);
 
+    pending_sweep(l, now);
     for (struct http_conn *c = l->conns; c; c = c->next) {
         uint64_t limit = (uint64_t)(c->kept_alive ? cfg->idle_timeout_ms : cfg->header_timeout_ms);
 
@@ -804,6 +823,186 @@ static void sweep(void *arg)
             drop_slow(c);
     }
     l->sweep_timer = ev_timer_add(l->ev, HDR_TIMEOUT_SWEEP_MS, sweep, l);
+}
+
+/* ------------------------------------------------------------ accepting */
+
+/* slipway accepts connections itself and hands each to MHD once its first request line is
+ * in: a line that cannot start a request gets a JSON 400 here, where MHD 0.9.75 would close
+ * the connection without a word. */
+
+static void pending_unlink(struct pending *p)
+{
+    struct srv_loop *l = p->loop;
+
+    ev_io_del(l->ev, p->fd);
+    if (p->prev)
+        p->prev->next = p->next;
+    else
+        l->pending = p->next;
+    if (p->next)
+        p->next->prev = p->prev;
+    l->npending--;
+}
+
+/* Answers <p> with an error and closes it. What the client sent is read first, so the close
+ * is a FIN behind the answer, not a reset in front of it. */
+static void pending_refuse(struct pending *p, int status, const char *reason, const char *code,
+                           const char *msg)
+{
+    char sink[4096];
+
+    pending_unlink(p);
+    for (int i = 0; i < 16 && recv(p->fd, sink, sizeof(sink), MSG_DONTWAIT) > 0; i++)
+        ;
+    send_raw_error(p->fd, status, reason, code, msg);
+    close(p->fd);
+    free(p);
+}
+
+static void pending_close(struct pending *p)
+{
+    pending_unlink(p);
+    close(p->fd);
+    free(p);
+}
+
+static bool is_tchar(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+enum line_verdict { LINE_MORE, LINE_OK, LINE_BAD };
+
+/* Judges the first request line in <buf> (after optional empty lines, RFC 9112 §2.2): a
+ * method token, a space, then anything MHD can judge. */
+static enum line_verdict first_line(const char *buf, size_t n)
+{
+    size_t i = 0, m;
+
+    while (i < n && (buf[i] == '\r' || buf[i] == '\n'))
+        i++;
+    for (m = i; m < n && is_tchar((unsigned char)buf[m]); m++)
+        ;
+    if (m < n && buf[m] == ' ' && m > i)
+        return LINE_OK;
+    if (m < n || (m - i) > 32) /* a byte no method has, or no method is this long */
+        return LINE_BAD;
+    return LINE_MORE;
+}
+
+static void pending_handover(struct pending *p)
+{
+    struct srv_loop *l = p->loop;
+
+    pending_unlink(p);
+    l->adding_since = p->since;
+    if (MHD_add_connection(l->mhd, p->fd, (const struct sockaddr *)&p->addr, p->addrlen) !=
+        MHD_YES) /* MHD closed it */
+        LOG_WARN(&(struct log_ctx){.svc = "http"}, "http.add_connection_failed",
+                 LF_STR("error", strerror(errno)));
+    l->adding_since = 0;
+    free(p);
+    kick_mhd(l);
+}
+
+static void on_pending(void *arg, uint32_t events)
+{
+    struct pending *p = arg;
+    char buf[64];
+    ssize_t n = recv(p->fd, buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT);
+
+    (void)events;
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+        pending_close(p);
+        return;
+    }
+    if (n < 0)
+        return;
+    switch (first_line(buf, (size_t)n)) {
+    case LINE_OK:
+        pending_handover(p);
+        break;
+    case LINE_BAD:
+        pending_refuse(p, 400, "Bad Request", "invalid", "malformed request line");
+        break;
+    case LINE_MORE:
+        break; /* edge-triggered: the next bytes wake us again */
+    }
+}
+
+static void pending_add(struct srv_loop *l, int fd, const struct sockaddr_storage *addr,
+                        socklen_t addrlen)
+{
+    struct pending *p = xcalloc(1, sizeof(*p));
+
+    *p = (struct pending){.loop = l,
+                          .fd = fd,
+                          .addr = *addr,
+                          .addrlen = addrlen,
+                          .since = ev_now_ms(l->ev),
+                          .next = l->pending};
+    if (l->pending)
+        l->pending->prev = p;
+    l->pending = p;
+    l->npending++;
+    if (ev_io_add(l->ev, fd, EPOLLIN | EPOLLRDHUP | EPOLLET, on_pending, p) < 0) {
+        pending_close(p);
+        return;
+    }
+    on_pending(p, EPOLLIN); /* the request often came with the connection */
+}
+
+static void on_accept(void *arg, uint32_t events)
+{
+    struct srv_loop *l = arg;
+    size_t limit = (size_t)l->srv->cfg.max_connections / l->srv->nloops + 1;
+
+    (void)events;
+    for (int i = 0; i < 64; i++) {
+        struct sockaddr_storage addr;
+        socklen_t len = sizeof(addr);
+        int fd =
+            accept4(l->listen_fd, (struct sockaddr *)&addr, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            if (errno != EAGAIN)
+                LOG_WARN(&(struct log_ctx){.svc = "http"}, "http.accept_failed",
+                         LF_STR("error", strerror(errno)));
+            return;
+        }
+        if (l->nconns + l->npending >= limit) { /* http.max_connections */
+            close(fd);
+            continue;
+        }
+        pending_add(l, fd, &addr, len);
+    }
+}
+
+static void pending_sweep(struct srv_loop *l, uint64_t now)
+{
+    struct pending *p = l->pending, *next;
+
+    for (; p; p = next) {
+        next = p->next;
+        if (now - p->since >= (uint64_t)l->srv->cfg.header_timeout_ms)
+            pending_refuse(p, 408, "Request Timeout", "timeout",
+                           "request headers not received in time");
+    }
+}
+
+static void close_listener(struct srv_loop *l)
+{
+    if (l->listen_fd < 0)
+        return;
+    ev_io_del(l->ev, l->listen_fd);
+    close(l->listen_fd);
+    l->listen_fd = -1;
+    while (l->pending)
+        pending_close(l->pending);
 }
 
 /* ------------------------------------------------------------ driving MHD from the loop */
@@ -996,14 +1195,13 @@ static struct MHD_Daemon *start_mhd(struct srv_loop *l)
     unsigned idle_s = (unsigned)((cfg->idle_timeout_ms + 999) / 1000) + 1;
 
     return MHD_start_daemon(
-        MHD_USE_EPOLL | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME | MHD_ALLOW_UPGRADE |
-            MHD_USE_ERROR_LOG,
+        MHD_USE_EPOLL | MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME |
+            MHD_ALLOW_UPGRADE | MHD_USE_ERROR_LOG,
         0, NULL, NULL, on_access, l, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, l,
-        MHD_OPTION_LISTEN_SOCKET, l->listen_fd, MHD_OPTION_CONNECTION_MEMORY_LIMIT, mem,
-        MHD_OPTION_CONNECTION_LIMIT, per_loop, MHD_OPTION_CONNECTION_TIMEOUT, idle_s,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, l, MHD_OPTION_NOTIFY_CONNECTION, on_conn, l,
-        MHD_OPTION_URI_LOG_CALLBACK, on_uri, l, MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, l,
-        MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, mem, MHD_OPTION_CONNECTION_LIMIT, per_loop,
+        MHD_OPTION_CONNECTION_TIMEOUT, idle_s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, l,
+        MHD_OPTION_NOTIFY_CONNECTION, on_conn, l, MHD_OPTION_URI_LOG_CALLBACK, on_uri, l,
+        MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, l, MHD_OPTION_END);
 }
 
 static void signal_ready(struct srv_loop *l)
@@ -1029,6 +1227,12 @@ static void *loop_main(void *arg)
         return NULL;
     }
     l->mhd_fd = di->epoll_fd;
+    if (ev_io_add(l->ev, l->listen_fd, EPOLLIN, on_accept, l) < 0) {
+        MHD_stop_daemon(l->mhd);
+        l->mhd = NULL;
+        signal_ready(l);
+        return NULL;
+    }
     l->sweep_timer = ev_timer_add(l->ev, HDR_TIMEOUT_SWEEP_MS, sweep, l);
     signal_ready(l);
     ev_run(l->ev);
@@ -1124,10 +1328,8 @@ size_t http_server_inflight(const struct http_server *s)
 static void loop_quiesce(void *arg)
 {
     struct srv_loop *l = arg;
-    MHD_socket fd = MHD_quiesce_daemon(l->mhd);
 
-    if (fd != MHD_INVALID_SOCKET)
-        close(fd);
+    close_listener(l);
     for (struct ws_link *k = l->wss; k; k = k->next)
         ws_conn_shutdown(k->ws);
 }
@@ -1165,6 +1367,7 @@ static void loop_shutdown_mhd(void *arg)
     struct srv_loop *l = arg;
 
     ASSERT(l->wss == NULL);
+    close_listener(l);
     for (struct http_conn *c = l->conns; c; c = c->next)
         if (c->fd >= 0)
             shutdown(c->fd, SHUT_RDWR);

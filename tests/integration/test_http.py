@@ -129,6 +129,11 @@ def malformed_request_lines_get_400(t):
             raw = s.raw(line)
             t.true(raw, f"no answer to {line!r}")
             t.true(status_of(raw) in (400, 505), f"{line!r} got {status_of(raw)}")
+        for line in [b"GARBAGE\r\n\r\n", b"GET\r\n\r\n", b"\x00\x01\x02\r\n\r\n",
+                     b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"]:  # the last: TLS hello
+            raw = s.raw(line)
+            t.eq(status_of(raw), 400, repr(line))
+            t.contains(json_error(t, body_of(raw), "invalid")["error"]["message"], "request line")
         raw = s.raw(b"GET /healthz HTTP/1.1\r\n\r\n")  # HTTP/1.1 requires Host
         t.eq(status_of(raw), 400)
         t.contains(json_error(t, body_of(raw), "invalid")["error"]["message"], "Host")
