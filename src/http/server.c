@@ -1083,6 +1083,7 @@ static void ws_unlink(void *arg)
     if (k->next)
         k->next->prev = k->prev;
     MHD_upgrade_action(k->urh, MHD_UPGRADE_ACTION_CLOSE);
+    kick_mhd(k->loop); /* MHD completes the upgraded request only when it next runs */
     free(k);
 }
 
