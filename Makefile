@@ -1,7 +1,7 @@
 # slipway build. `make run` and `make test` are all the set-up there is: both first run
 # scripts/bootstrap, which installs whatever Debian packages are missing.
 #
-#   make [MODE=debug|release|asan|fuzz]   build bin/slipway for that mode under build/MODE/
+#   make [MODE=debug|release|asan|tsan|fuzz]   build bin/slipway for that mode under build/MODE/
 #   make run                              bootstrap, build (release), serve on :8080
 #   make test                             bootstrap, build (asan), run every test
 #   make fuzz                             build the libFuzzer harnesses (clang)
@@ -10,7 +10,7 @@
 MODE ?= debug
 B ?= build/$(MODE)
 
-PKGS := libmicrohttpd jansson libcurl libcrypto
+PKGS := libmicrohttpd jansson libcurl libcrypto sqlite3 libpq
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -32,17 +32,21 @@ else ifeq ($(MODE),asan)
 SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 CFLAGS := $(CFLAGS_COMMON) -O1 -g $(SAN)
 LDFLAGS += $(SAN)
+else ifeq ($(MODE),tsan)
+SAN := -fsanitize=thread -fno-omit-frame-pointer
+CFLAGS := $(CFLAGS_COMMON) -O1 -g $(SAN)
+LDFLAGS += $(SAN)
 else ifeq ($(MODE),fuzz)
 CC := clang
 SAN := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all
 CFLAGS := $(CFLAGS_COMMON) -O1 -g $(SAN)
 LDFLAGS += -fsanitize=fuzzer,address,undefined
 else
-$(error MODE must be debug, release, asan or fuzz)
+$(error MODE must be debug, release, asan, tsan or fuzz)
 endif
 
 # Modules in dependency order; each is src/<mod>/*.c with include/<mod>/<mod>.h.
-MODULES ?= base http obs
+MODULES ?= base http obs store
 LIB_SRC := $(foreach m,$(MODULES),$(wildcard src/$(m)/*.c)) $(EXTRA_SRC)
 LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o)
 LIB := $(B)/libslipway.a

@@ -8,7 +8,7 @@
  * independent model: its own path decoder (absolute, valid escapes, no NUL, no "." or ".."
  * segment, no empty segment but a trailing one, at most HTTP_MAX_SEGMENTS) and its own
  * matcher over the pattern strings. It must agree on accept/reject, on m->allowed, on which
- * route wins (the first one added whose path and method fit, GET routes serving HEAD) and on
+ * route wins (the most specific whose path and method fit, GET routes serving HEAD) and on
  * every parameter value; values must be NUL-terminated with no NUL inside; failures must leave
  * an empty match and a message.
  */
@@ -195,6 +195,39 @@ static void check_values(const struct http_match *m)
     }
 }
 
+/* The kind of the segment at <p> (just past a '/'): 0 literal, 1 {param}, 2 {rest...}. */
+static int model_seg_kind(const char *p)
+{
+    const char *end = strchr(p, '/');
+    size_t n = end ? (size_t)(end - p) : strlen(p);
+
+    if (n == 0 || p[0] != '{')
+        return 0;
+    return (n > 4 && memcmp(p + n - 4, "...}", 4) == 0) ? 2 : 1;
+}
+
+/* The router's rule, independently: at the first segment where the kinds differ, a literal
+ * beats a parameter, which beats a rest; with no difference, more segments win. */
+static bool model_more_specific(const char *a, const char *b)
+{
+    for (;;) {
+        const char *na, *nb;
+        int ka, kb;
+
+        a++, b++; /* past the '/' */
+        ka = model_seg_kind(a);
+        kb = model_seg_kind(b);
+        if (ka != kb)
+            return ka < kb;
+        na = strchr(a, '/');
+        nb = strchr(b, '/');
+        if (na == NULL || nb == NULL)
+            return na != NULL && nb == NULL;
+        a = na;
+        b = nb;
+    }
+}
+
 static void check_match(const struct http_router *r, unsigned method, const struct http_match *m,
                         const struct model_path *mp)
 {
@@ -216,7 +249,9 @@ static void check_match(const struct http_router *r, unsigned method, const stru
         if (!model_match(fuzz_routes[i].pattern, mp, NULL))
             continue;
         allowed |= fuzz_routes[i].methods;
-        if (first == SIZE_MAX && (fuzz_routes[i].methods & want))
+        if ((fuzz_routes[i].methods & want) &&
+            (first == SIZE_MAX ||
+             model_more_specific(fuzz_routes[i].pattern, fuzz_routes[first].pattern)))
             first = i;
     }
     if (allowed & HTTP_GET)

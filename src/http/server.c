@@ -1060,7 +1060,7 @@ static void mhd_readable(void *arg, uint32_t events)
     run_mhd(arg);
 }
 
-static void mhd_log(void *cls, const char *fmt, va_list ap)
+APP_PRINTF(2, 0) static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
     char msg[256];
 
