@@ -125,6 +125,7 @@ run: bootstrap
 
 test: bootstrap
 	@$(MAKE) --no-print-directory MODE=asan bin unit replay tools
+	@$(MAKE) --no-print-directory MODE=tsan unit
 	@$(MAKE) --no-print-directory MODE=release bin
 	@scripts/test
 
