@@ -1,0 +1,130 @@
+/*
+ * store: one database per service, on SQLite (embedded default) or PostgreSQL (scale-out),
+ * behind one interface. SQL is written once with '?' placeholders (translated to $1, $2, …
+ * for PostgreSQL) in the common dialect of both: INTEGER/BIGINT, TEXT, BLOB (BYTEA on
+ * PostgreSQL, translated in migrations, see store_migration).
+ *
+ * Every call blocks: call from worker threads (pool_run), never from an event loop.
+ * A struct store is safe to share between threads; a struct store_tx belongs to the thread
+ * that began it until commit or rollback.
+ */
+#ifndef SLIPWAY_STORE_H
+#define SLIPWAY_STORE_H
+
+#include "base/base.h"
+
+enum store_kind { STORE_SQLITE, STORE_POSTGRES };
+
+struct store_opts {
+    /* "sqlite:<path>" (a file; created) or "postgres://user:pw@host:port/db?…" (a libpq URI) */
+    const char *url;
+    const char *service;      /* for logs and errors: "gateway", "packager", … */
+    unsigned max_conns;       /* connections kept at most, 0 = 4 */
+    uint64_t busy_timeout_ms; /* how long to wait for a lock or a free connection, 0 = 5 s */
+};
+
+struct store;
+/* Opens (and for SQLite creates) the database: SQLite in WAL mode with synchronous=FULL,
+ * foreign keys on, a busy timeout and a prepared-statement cache per connection; PostgreSQL
+ * with a pool of up to max_conns connections made on demand. ERR_UNAVAILABLE when the server
+ * cannot be reached, ERR_INVALID for a bad URL (the message never shows the password). */
+int store_open(const struct store_opts *opts, struct store **out, struct err *err) APP_MUST_CHECK;
+/* Every transaction must have ended before this (an open one is a bug and asserts). */
+void store_close(struct store *s);
+enum store_kind store_kind(const struct store *s);
+
+/* ---------------------------------------------------------------- values */
+
+enum store_type { STORE_T_NULL, STORE_T_INT, STORE_T_TEXT, STORE_T_BLOB };
+struct store_val {
+    enum store_type type;
+    int64_t i;
+    struct slice s; /* TEXT (UTF-8, no NUL) or BLOB bytes; borrowed for the call */
+};
+#define SV_NULL     ((struct store_val){STORE_T_NULL, 0, SLICE_NULL})
+#define SV_INT(x)   ((struct store_val){STORE_T_INT, (int64_t)(x), SLICE_NULL})
+#define SV_TEXT(sl) ((struct store_val){STORE_T_TEXT, 0, (sl)})
+#define SV_CSTR(cs) ((struct store_val){STORE_T_TEXT, 0, slice_from_cstr(cs)})
+#define SV_BLOB(sl) ((struct store_val){STORE_T_BLOB, 0, (sl)})
+
+/* A whole result, copied into the caller's arena (so the connection is free at once). */
+struct store_rows {
+    size_t nrows, ncols;
+    const char **names;     /* [ncols] column names */
+    struct store_val *vals; /* [nrows * ncols], row-major; TEXT and BLOB point into the arena */
+};
+static inline const struct store_val *store_cell(const struct store_rows *r, size_t row, size_t col)
+{
+    return &r->vals[row * r->ncols + col];
+}
+
+/* ---------------------------------------------------------------- statements */
+
+/* Transactions. store_begin() takes a connection (waiting up to busy_timeout_ms for one) and
+ * starts a transaction (BEGIN IMMEDIATE on SQLite, so writers queue at the start instead of
+ * failing at commit). Exactly one of store_commit() or store_rollback() ends it and frees
+ * <tx>; commit returns only once the data is durable (fsync'ed). */
+struct store_tx;
+int store_begin(struct store *s, struct store_tx **tx, struct err *err) APP_MUST_CHECK;
+int store_commit(struct store_tx *tx, struct err *err) APP_MUST_CHECK;
+void store_rollback(struct store_tx *tx);
+
+/* Runs one statement with <args> bound to its '?' placeholders, in <tx>. *changes (may be
+ * NULL) gets the number of rows changed. Errors: ERR_CONFLICT for a constraint violation
+ * (unique, foreign key, NOT NULL, CHECK; the message names the constraint when the database
+ * does), ERR_INVALID for SQL the database rejects,
+ * ERR_UNAVAILABLE when the connection is gone, ERR_TIMEOUT when a lock was not granted. */
+/* After any error in a transaction, the only call left is store_rollback(): PostgreSQL has
+ * aborted the transaction even where SQLite would let it go on. Isolation is PostgreSQL's
+ * READ COMMITTED and SQLite's serialized writers; code must not rely on more than the former.
+ * Aggregates over integers (SUM) come back as TEXT on PostgreSQL: CAST them to BIGINT. */
+int store_exec(struct store_tx *tx, const char *sql, const struct store_val *args, size_t nargs,
+               int64_t *changes, struct err *err) APP_MUST_CHECK;
+/* The same for a statement returning rows; *out is allocated in <a> (NULL on any failure).
+ * ERR_LIMIT when the result does not fit in <a>'s budget. There is no floating-point type:
+ * a REAL or NUMERIC column comes back as TEXT. PostgreSQL's jsonb operators '?', '?|' and
+ * '?&' cannot be written (they read as placeholders): use jsonb_exists() and friends. */
+int store_query(struct store_tx *tx, struct arena *a, const char *sql, const struct store_val *args,
+                size_t nargs, struct store_rows **out, struct err *err) APP_MUST_CHECK;
+
+/* One statement in a transaction of its own (begin, exec or query, commit). */
+int store_exec1(struct store *s, const char *sql, const struct store_val *args, size_t nargs,
+                int64_t *changes, struct err *err) APP_MUST_CHECK;
+int store_query1(struct store *s, struct arena *a, const char *sql, const struct store_val *args,
+                 size_t nargs, struct store_rows **out, struct err *err) APP_MUST_CHECK;
+
+/* ---------------------------------------------------------------- migrations */
+
+/* Forward-only, versioned schema changes of one service. <sql> may hold several statements
+ * separated by ';'. Where the dialects differ, <sql_sqlite> / <sql_postgres> replace <sql>
+ * for that backend. */
+struct store_migration {
+    int version; /* 1, 2, 3, … without gaps */
+    const char *name;
+    const char *sql;
+    const char *sql_sqlite;
+    const char *sql_postgres;
+};
+/* Applies, in order and each in its own transaction, the migrations newer than the database's
+ * recorded version, under a lock held for the whole run (an exclusive transaction on SQLite,
+ * an advisory lock on PostgreSQL), so several processes starting at once apply each exactly
+ * once. ERR_CONFLICT when the database is at a version newer than the code knows (an older
+ * binary on a newer database) or a recorded migration's name differs. */
+int store_migrate(struct store *s, const struct store_migration *m, size_t n,
+                  struct err *err) APP_MUST_CHECK;
+/* The version applied so far (0 for a new database). */
+int store_version(struct store *s, int *version, struct err *err) APP_MUST_CHECK;
+
+/* ---------------------------------------------------------------- PostgreSQL roles */
+
+/* Distributed mode: with an administrator's connection URL, creates (if missing) a role
+ * <service> with password <password> and a database <service> owned by it, and revokes
+ * CONNECT on it from PUBLIC, so no other service's role can open it. Writes the service's
+ * own URL into <url_out>. */
+int store_pg_provision(const char *admin_url, const char *service, const char *password,
+                       struct sbuf *url_out, struct err *err) APP_MUST_CHECK;
+
+/* Redacts the password of <url> into <out> ("postgres://gw:***@127.0.0.1:5432/gateway"). */
+void store_url_redact(const char *url, struct sbuf *out);
+
+#endif
