@@ -10,7 +10,7 @@
 MODE ?= debug
 B ?= build/$(MODE)
 
-PKGS := libmicrohttpd jansson libcurl libcrypto sqlite3 libpq
+PKGS := libmicrohttpd jansson libcurl libcrypto sqlite3 libpq libargon2
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -46,7 +46,7 @@ $(error MODE must be debug, release, asan, tsan or fuzz)
 endif
 
 # Modules in dependency order; each is src/<mod>/*.c with include/<mod>/<mod>.h.
-MODULES ?= base http obs store
+MODULES ?= base auth http obs store gateway
 LIB_SRC := $(foreach m,$(MODULES),$(wildcard src/$(m)/*.c)) $(EXTRA_SRC)
 LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o)
 LIB := $(B)/libslipway.a
