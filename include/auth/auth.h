@@ -104,6 +104,12 @@ int auth_keyring_retire(struct auth_keyring *r, const char *kid, int64_t not_aft
                         struct err *err) APP_MUST_CHECK;
 /* Frees the keys retired for a time before <now>; returns how many went. */
 size_t auth_keyring_prune(struct auth_keyring *r, int64_t now);
+/* A number that changes whenever the ring does (a key added, made current, retired or
+ * pruned): what a cache of verified tokens compares against. */
+uint64_t auth_keyring_gen(struct auth_keyring *r);
+/* The earliest not_after of the retired keys still valid at <now>, or INT64_MAX: how long a
+ * verification done at <now> may be trusted without asking the ring again. */
+int64_t auth_keyring_horizon(struct auth_keyring *r, int64_t now);
 /* Appends {"keys":[…]} with the public JWK of every key still valid at <now>. The sbuf's
  * sticky error reports a full buffer. */
 void auth_keyring_jwks(struct auth_keyring *r, int64_t now, struct sbuf *out);
@@ -154,6 +160,22 @@ int auth_access_sign(struct auth_keyring *r, const struct auth_claims *c, int64_
 int auth_access_verify(struct auth_keyring *r, struct slice token,
                        const struct auth_verify_opts *opts, struct auth_claims *out,
                        struct err *err) APP_MUST_CHECK;
+
+/* A cache of access tokens this thread verified before, so a client that sends the same
+ * token on every request pays for the signature check once. Keyed by SHA-256 of the token;
+ * direct-mapped, <capacity> entries (rounded up to a power of two). A hit still checks the
+ * expected issuer and audience, exp and nbf against opts->now and opts->skew, that the ring
+ * has not changed since (auth_keyring_gen) and that no retired key's time has run out
+ * (auth_keyring_horizon); anything else is verified in full. Failures are never cached.
+ * One cache per thread: it takes no lock. */
+struct auth_vcache;
+struct auth_vcache *auth_vcache_new(size_t capacity);
+void auth_vcache_free(struct auth_vcache *c);
+int auth_access_verify_cached(struct auth_vcache *c, struct auth_keyring *r, struct slice token,
+                              const struct auth_verify_opts *opts, struct auth_claims *out,
+                              struct err *err) APP_MUST_CHECK;
+/* Hits and misses so far, for metrics. */
+void auth_vcache_stats(const struct auth_vcache *c, uint64_t *hits, uint64_t *misses);
 
 /* Internal service tokens: <c>'s sub (acting user), ws and role, required, plus <iss>; aud
  * is AUTH_INTERNAL_AUD and the lifetime AUTH_INTERNAL_TTL. Same errors as auth_access_sign. */

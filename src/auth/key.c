@@ -34,6 +34,7 @@ struct auth_keyring {
     struct ring_slot slots[AUTH_KEYRING_MAX]; /* guarded by lock */
     size_t n;                                 /* guarded by lock */
     struct auth_key *current;                 /* guarded by lock */
+    _Atomic uint64_t gen;                     /* bumped by every change, under the lock */
 };
 
 /* ------------------------------------------------------------ keys */
@@ -269,6 +270,7 @@ int auth_keyring_add(struct auth_keyring *r, struct auth_key *k, struct err *err
         r->slots[r->n++] = (struct ring_slot){.key = k};
         if (r->current == NULL)
             r->current = k;
+        atomic_fetch_add(&r->gen, 1);
     }
     pthread_rwlock_unlock(&r->lock);
     return rc;
@@ -285,8 +287,10 @@ int auth_keyring_set_current(struct auth_keyring *r, const char *kid, struct err
         rc = err_set(err, ERR_NOTFOUND, "keyring: no key %s", kid);
     else if (s->retired)
         rc = err_set(err, ERR_CONFLICT, "keyring: key %s is retired", kid);
-    else
+    else {
         r->current = s->key;
+        atomic_fetch_add(&r->gen, 1);
+    }
     pthread_rwlock_unlock(&r->lock);
     return rc;
 }
@@ -306,6 +310,7 @@ int auth_keyring_retire(struct auth_keyring *r, const char *kid, int64_t not_aft
     else {
         s->retired = true;
         s->not_after = not_after;
+        atomic_fetch_add(&r->gen, 1);
     }
     pthread_rwlock_unlock(&r->lock);
     return rc;
@@ -324,8 +329,27 @@ size_t auth_keyring_prune(struct auth_keyring *r, int64_t now)
     }
     gone = r->n - kept;
     r->n = kept;
+    if (gone > 0)
+        atomic_fetch_add(&r->gen, 1);
     pthread_rwlock_unlock(&r->lock);
     return gone;
+}
+
+uint64_t auth_keyring_gen(struct auth_keyring *r)
+{
+    return atomic_load(&r->gen);
+}
+
+int64_t auth_keyring_horizon(struct auth_keyring *r, int64_t now)
+{
+    int64_t h = INT64_MAX;
+
+    pthread_rwlock_rdlock(&r->lock);
+    for (size_t i = 0; i < r->n; i++)
+        if (r->slots[i].retired && r->slots[i].not_after >= now && r->slots[i].not_after < h)
+            h = r->slots[i].not_after;
+    pthread_rwlock_unlock(&r->lock);
+    return h;
 }
 
 void auth_keyring_jwks(struct auth_keyring *r, int64_t now, struct sbuf *out)
