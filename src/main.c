@@ -13,6 +13,7 @@
 #include "base/base.h"
 #include "http/http.h"
 #include "obs/obs.h"
+#include "store/store.h"
 
 #ifndef SLIPWAY_VERSION
 #define SLIPWAY_VERSION "0.0.0"
@@ -25,6 +26,7 @@ extern char **environ;
 
 struct core_cfg {
     char *data_dir;
+    char *store;
     char *log_level;
     int64_t workers;
 };
@@ -32,6 +34,10 @@ struct core_cfg {
 static const struct cfg_key core_keys[] = {
     CFG_STR("core.data_dir", struct core_cfg, data_dir, "./data", 0,
             "Directory holding slipway's state (databases, repositories, images)."),
+    CFG_SECRET("core.store", struct core_cfg, store, 0,
+               "Where services keep their state: empty or \"sqlite\" for one SQLite file per "
+               "service in core.data_dir, or an administrator's postgres:// URL for one "
+               "database and role per service, created on first start."),
     CFG_STR("log.level", struct core_cfg, log_level, "info", 0,
             "Least severe level logged: debug, info, warn or error."),
     CFG_INT("core.workers", struct core_cfg, workers, 4, 1, 256, 0,
@@ -78,6 +84,8 @@ static const char usage_serve[] =
     "Options:\n"
     "  --config FILE      read configuration from FILE ('key = value' lines, # comments)\n"
     "  --data-dir DIR     where slipway keeps its state (core.data_dir, default ./data)\n"
+    "  --store URL        \"sqlite\" (default: a file per service in the data directory) or\n"
+    "                     an administrator's postgres:// URL (a database per service)\n"
     "  --services=A,B     run only these services (default: all); known: gateway\n"
     "  --bind ADDR        address to listen on (http.bind, default 127.0.0.1)\n"
     "  --port N           port to listen on (http.port, default 8080; 0 picks one)\n"
@@ -124,10 +132,8 @@ static int select_services(struct app *app, struct err *err)
 static const struct {
     const char *flag, *key;
 } flag_keys[] = {
-    {"--data-dir", "core.data_dir"},
-    {"--bind", "http.bind"},
-    {"--port", "http.port"},
-    {"--log-level", "log.level"},
+    {"--data-dir", "core.data_dir"}, {"--store", "core.store"},    {"--bind", "http.bind"},
+    {"--port", "http.port"},         {"--log-level", "log.level"},
 };
 
 /* "--name=value" or "--name value"; advances *i past what it used. */
@@ -223,12 +229,43 @@ static int cmd_config(struct app *app, const char *sub)
 
 /* Everything a running server holds, released in reverse order. */
 struct running {
+    struct store *gw_store;
     struct metrics *metrics;
     struct pool *workers;
     struct obs *obs;
     struct http_router *router;
     struct http_server *http;
 };
+
+static bool service_selected(const struct app *app, const char *name)
+{
+    for (size_t i = 0; i < ARRAY_LEN(services); i++)
+        if (strcmp(services[i].name, name) == 0)
+            return app->selected[i];
+    return false;
+}
+
+static int store_check(void *store, struct err *err)
+{
+    return store_ping(store, err);
+}
+
+/* Opens the databases of the selected services, each its own (DESIGN.md §2). */
+static int open_stores(struct app *app, struct running *run, struct err *err)
+{
+    unsigned char secret[32];
+    char path[4096];
+
+    if (!service_selected(app, "gateway")) /* the only service with state so far */
+        return 0;
+    snprintf(path, sizeof(path), "%s/secret.key", app->core.data_dir);
+    if (file_secret_load(path, secret, sizeof(secret), err) < 0 ||
+        store_open_service(app->core.store, app->core.data_dir, "gateway", secret, sizeof(secret),
+                           &run->gw_store, err) < 0)
+        return err->code;
+    obs_check_add(run->obs, "store.gateway", store_check, run->gw_store);
+    return 0;
+}
 
 static int start(struct app *app, struct running *run, struct err *err)
 {
@@ -238,6 +275,8 @@ static int start(struct app *app, struct running *run, struct err *err)
     run->workers = pool_new("workers", (unsigned)app->core.workers);
     run->obs = obs_new(run->metrics, run->workers);
     obs_check_add(run->obs, "data_dir", obs_check_dir_writable, app->core.data_dir);
+    if (open_stores(app, run, err) < 0)
+        return err->code;
     run->router = http_router_new();
     if (obs_routes_add(run->obs, run->router, err) < 0)
         return err->code;
@@ -256,6 +295,8 @@ static void stop(struct running *run)
     obs_free(run->obs);
     http_router_free(run->router);
     metrics_free(run->metrics);
+    if (run->gw_store)
+        store_close(run->gw_store);
 }
 
 static int ensure_dir(const char *dir, struct err *err)

@@ -200,6 +200,19 @@ int parse_duration_ms(struct slice s, uint64_t *out_ms) APP_MUST_CHECK;
 /* "512", "64KiB", "8MiB", "1GiB", "10kB", "5MB". ERR_INVALID or ERR_LIMIT (past 1 TiB). */
 int parse_size(struct slice s, uint64_t *out) APP_MUST_CHECK;
 
+/* ---------------------------------------------------------------- files */
+
+/* Writes <len> bytes to <path> so that a crash leaves either the old file or the new one:
+ * a temporary file in the same directory, fsync, rename, fsync of the directory. <mode> is
+ * the new file's permission bits. */
+int file_write_atomic(const char *path, const void *data, size_t len, unsigned mode,
+                      struct err *err) APP_MUST_CHECK;
+/* Reads the <len>-byte secret in <path>, creating it (random bytes, mode 0600, written
+ * atomically) when it does not exist. ERR_INVALID when the file has another size,
+ * ERR_FORBIDDEN when others may read it. */
+int file_secret_load(const char *path, unsigned char *key, size_t len,
+                     struct err *err) APP_MUST_CHECK;
+
 /* ---------------------------------------------------------------- id */
 
 /* A UUIDv7 (RFC 9562): 48-bit Unix milliseconds, then randomness; ids made in this process

@@ -124,6 +124,19 @@ int store_version(struct store *s, int *version, struct err *err) APP_MUST_CHECK
 int store_pg_provision(const char *admin_url, const char *service, const char *password,
                        struct sbuf *url_out, struct err *err) APP_MUST_CHECK;
 
+/* Opens the database of <service> ("gateway", "packager", …; ^[a-z][a-z0-9_]{0,62}$).
+ * <base> says where the databases live: "" or "sqlite" → sqlite:<data_dir>/<service>.db;
+ * an administrator's postgres:// URL → the database and role <service> on that server,
+ * provisioned when missing (store_pg_provision), with a password derived from <secret>
+ * (HMAC-SHA256 of "store:<service>"), so the same data directory finds its databases again
+ * without keeping passwords anywhere. */
+int store_open_service(const char *base, const char *data_dir, const char *service,
+                       const unsigned char *secret, size_t secret_len, struct store **out,
+                       struct err *err) APP_MUST_CHECK;
+
+/* Runs "SELECT 1" on a connection of <s>: a readiness check. */
+int store_ping(struct store *s, struct err *err) APP_MUST_CHECK;
+
 /* Redacts the password of <url> into <out> ("postgres://gw:***@127.0.0.1:5432/gateway"). */
 void store_url_redact(const char *url, struct sbuf *out);
 

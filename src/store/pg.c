@@ -628,19 +628,6 @@ const struct store_backend store_pg_backend = {
 
 /* ---------------------------------------------------------------- provisioning */
 
-static bool service_valid(const char *s)
-{
-    size_t n = strlen(s);
-
-    if (n == 0 || n > 63 || s[0] < 'a' || s[0] > 'z')
-        return false;
-    for (size_t i = 1; i < n; i++) {
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_'))
-            return false;
-    }
-    return true;
-}
-
 /* Whether "SELECT 1 FROM <catalog> WHERE <column> = $1" finds <name>. */
 static int catalog_has(PGconn *pg, const char *sql, const char *name, bool *found, struct err *err)
 {
@@ -792,7 +779,7 @@ int store_pg_provision(const char *admin_url, const char *service, const char *p
     PGconn *pg = NULL;
     int rc;
 
-    if (service == NULL || !service_valid(service))
+    if (service == NULL || !store_service_valid(service))
         return err_set(err, ERR_INVALID, "service: must match ^[a-z][a-z0-9_]{0,62}$");
     if (password == NULL || password[0] == '\0')
         return err_set(err, ERR_INVALID, "password: must not be empty");

@@ -37,6 +37,9 @@ struct store_backend {
 extern const struct store_backend store_sqlite_backend;
 extern const struct store_backend store_pg_backend;
 
+/* Whether <name> can name a service's database and role: ^[a-z][a-z0-9_]{0,62}$. */
+bool store_service_valid(const char *name);
+
 /* Rewrites '?' placeholders (outside quotes and comments) as $1, $2, … into <out>. */
 void store_sql_dollar(const char *sql, struct sbuf *out);
 

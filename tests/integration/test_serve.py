@@ -1,0 +1,83 @@
+"""The slipway command line and what `serve` sets up: commands, configuration, stores."""
+import json
+import os
+import subprocess
+
+from harness import BIN, Failure, Slipway, run, test
+
+
+def cli(*args, env=None):
+    e = dict(os.environ)
+    e.update(env or {})
+    p = subprocess.run([BIN, *args], capture_output=True, text=True, timeout=60, env=e)
+    return p.returncode, p.stdout, p.stderr
+
+
+@test
+def version_and_help_for_every_command(t):
+    rc, out, _ = cli("version")
+    t.eq(rc, 0)
+    t.true(out.startswith("slipway "), out)
+    for args in [("help",), ("--help",), ("help", "serve"), ("serve", "--help"),
+                 ("help", "config"), ("config", "--help"), ("help", "version")]:
+        rc, out, err = cli(*args)
+        t.eq(rc, 0, " ".join(args))
+        t.contains(out, "Usage", " ".join(args))
+    rc, _, err = cli("frobnicate")
+    t.eq(rc, 2)
+    t.contains(err, "unknown command")
+
+
+@test
+def unknown_service_and_option_are_clear_errors(t):
+    rc, _, err = cli("serve", "--services=gateway,bogus")
+    t.eq(rc, 2)
+    t.contains(err, 'unknown service "bogus" (known: gateway)')
+    rc, _, err = cli("serve", "--frob")
+    t.eq(rc, 2)
+    t.contains(err, 'unknown option "--frob"')
+
+
+@test
+def config_precedence_and_errors_name_the_key(t):
+    rc, out, _ = cli("config", "show", "--port", "9001", env={"SLIPWAY_HTTP_PORT": "9000"})
+    t.eq(rc, 0)
+    t.contains(out, "http.port = 9001  (flag)")
+    rc, out, _ = cli("config", "show", env={"SLIPWAY_HTTP_PORT": "9000"})
+    t.contains(out, "http.port = 9000  (env)")
+    rc, _, err = cli("config", "check", env={"SLIPWAY_HTTP_MAX_BODY_BYTES": "lots"})
+    t.eq(rc, 2)
+    t.contains(err, "SLIPWAY_HTTP_MAX_BODY_BYTES")
+    rc, out, _ = cli("config", "show", "--store", "postgres://admin:hunter2@127.0.0.1/x")
+    t.eq(rc, 0)
+    t.contains(out, 'core.store = ***')
+    t.true("hunter2" not in out, "the store password was shown")
+
+
+@test
+def serve_keeps_the_gateway_in_its_own_sqlite_file(t):
+    with Slipway() as s:
+        status, _, body = s.get("/readyz")
+        t.eq(status, 200)
+        t.eq(json.loads(body)["checks"]["store.gateway"]["status"], "ok")
+        data = os.path.join(s.dir, "data")
+        t.true(os.path.exists(os.path.join(data, "gateway.db")), "data/gateway.db")
+        t.eq(os.stat(os.path.join(data, "secret.key")).st_mode & 0o777, 0o600)
+
+
+@test
+def serve_on_postgres_gives_the_gateway_its_own_database(t):
+    url = os.environ.get("SLIPWAY_TEST_PG_URL")
+    if not url:
+        raise Failure("SLIPWAY_TEST_PG_URL is not set: scripts/test starts PostgreSQL")
+    with Slipway("--store", url) as s:
+        status, _, body = s.get("/readyz")
+        t.eq(status, 200, body)
+        t.eq(json.loads(body)["checks"]["store.gateway"]["status"], "ok")
+        t.true(not os.path.exists(os.path.join(s.dir, "data", "gateway.db")),
+               "a SQLite file was made anyway")
+        t.true(url.split("@")[0].split(":")[-1] not in "\n".join(s.lines),
+               "the administrator's password reached the log")
+
+
+run()
