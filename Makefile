@@ -82,14 +82,15 @@ $(BIN): $(B)/src/main.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # Unit tests: one binary per module, the runner forks each TEST with a timeout and prints TAP.
-$(B)/tests/unit-%: $$(addprefix $(B)/,$$(addsuffix .o,$$(basename $$(wildcard tests/unit/$$*/*.c)))) $(B)/tests/unit/runner.o $(LIB)
+UNIT_SUPPORT := $(B)/tests/unit/runner.o $(B)/tests/unit/dbtest.o
+$(B)/tests/unit-%: $$(addprefix $(B)/,$$(addsuffix .o,$$(basename $$(wildcard tests/unit/$$*/*.c)))) $(UNIT_SUPPORT) $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # One test file on its own (while a module is half-built):
 #   make MODULES=base EXTRA_SRC=src/http/ws.c TEST_FILE=tests/unit/http/test_ws.c B=build/x one
 one: $(B)/tests/one
-$(B)/tests/one: $(TEST_FILE:%.c=$(B)/%.o) $(B)/tests/unit/runner.o $(LIB)
+$(B)/tests/one: $(TEST_FILE:%.c=$(B)/%.o) $(B)/tests/unit/runner.o $(B)/tests/unit/dbtest.o $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 

@@ -65,4 +65,12 @@ const char *test_tmpdir(void);
                       h_ ? h_ : "(null)", n_);                                                     \
     } while (0)
 
+/* <x> returns 0; otherwise the test fails with the message of the struct err named err. */
+#define OK(x)                                                                                      \
+    do {                                                                                           \
+        int rc_ = (x);                                                                             \
+        if (rc_ != 0)                                                                              \
+            test_fail(__FILE__, __LINE__, "%s == %d (%s)", #x, rc_, err.msg);                      \
+    } while (0)
+
 #endif

@@ -17,87 +17,30 @@
 #include "base/base.h"
 #include "store/store.h"
 #include "store/store-int.h"
+#include "../dbtest.h"
 
 struct env {
     enum store_kind kind;
     char url[1024];
-    char schema[64]; /* PostgreSQL: the schema this environment works in */
 };
 
 typedef void env_test_fn(struct env *e);
 
-#define OK(x)                                                                                      \
-    do {                                                                                           \
-        int rc_ = (x);                                                                             \
-        if (rc_ != 0)                                                                              \
-            test_fail(__FILE__, __LINE__, "%s == %d (%s)", #x, rc_, err.msg);                      \
-    } while (0)
-
-static char pg_schemas[64][64];
-static size_t npg_schemas;
-
 static const char *pg_base_url(void)
 {
-    const char *u = getenv("SLIPWAY_TEST_PG_URL");
-
-    return u != NULL && *u != '\0' ? u : NULL;
+    return dbtest_pg_url();
 }
 
 static struct store *open_url(const char *url, unsigned max_conns, uint64_t busy_ms)
 {
-    struct store_opts o = {
-        .url = url, .service = "test", .max_conns = max_conns, .busy_timeout_ms = busy_ms};
-    struct err err = {0};
-    struct store *s;
-
-    OK(store_open(&o, &s, &err));
-    return s;
-}
-
-static void pg_admin(const char *sql)
-{
-    struct store *s = open_url(pg_base_url(), 1, 0);
-    struct err err = {0};
-
-    OK(store_exec1(s, sql, NULL, 0, NULL, &err));
-    store_close(s);
-}
-
-static void pg_drop_schemas(void)
-{
-    char sql[256];
-    size_t i;
-
-    for (i = 0; i < npg_schemas; i++) {
-        snprintf(sql, sizeof(sql), "DROP SCHEMA IF EXISTS %.63s CASCADE", pg_schemas[i]);
-        pg_admin(sql);
-    }
-    npg_schemas = 0;
+    return dbtest_open(url, "test", max_conns, busy_ms);
 }
 
 static void env_init(struct env *e, enum store_kind kind)
 {
-    static unsigned n;
-    const char *base = pg_base_url();
-    char sql[256];
-
     memset(e, 0, sizeof(*e));
     e->kind = kind;
-    n++;
-    if (kind == STORE_SQLITE) {
-        snprintf(e->url, sizeof(e->url), "sqlite:%s/db-%u.sqlite", test_tmpdir(), n);
-        return;
-    }
-    snprintf(e->schema, sizeof(e->schema), "slipway_test_%d_%u_%ld", (int)getpid(), n,
-             (long)(time_wall_ms() % 1000000));
-    snprintf(sql, sizeof(sql), "CREATE SCHEMA %.63s", e->schema);
-    pg_admin(sql);
-    if (npg_schemas == 0)
-        atexit(pg_drop_schemas);
-    if (npg_schemas < ARRAY_LEN(pg_schemas))
-        snprintf(pg_schemas[npg_schemas++], sizeof(pg_schemas[0]), "%s", e->schema);
-    snprintf(e->url, sizeof(e->url), "%s%coptions=-csearch_path%%3D%s", base,
-             strchr(base, '?') ? '&' : '?', e->schema);
+    dbtest_url(kind, "store", e->url, sizeof(e->url));
 }
 
 static void each_backend(env_test_fn *fn)
