@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "base/base.h"
+#include "gateway/gateway.h"
 #include "http/http.h"
 #include "obs/obs.h"
 #include "store/store.h"
@@ -57,7 +58,10 @@ struct app {
     struct cfg *cfg;
     struct core_cfg core;
     struct http_cfg http;
+    struct gw_cfg gw;
     const char *config_path;
+    bool admin; /* `admin create`: --email and --name are known flags */
+    const char *admin_email, *admin_name;
     const char *services_arg;
     bool selected[ARRAY_LEN(services)];
 };
@@ -72,6 +76,7 @@ static const char usage_main[] =
     "  config show     print the effective configuration and where each value came from\n"
     "  config check    validate the configuration and exit (0 when valid)\n"
     "  config keys     describe every configuration key\n"
+    "  admin create    create a user with a one-time password (--email E [--name N])\n"
     "  version         print the version and source commit\n"
     "  help [command]  show help for a command\n"
     "\n"
@@ -94,6 +99,20 @@ static const char usage_serve[] =
     "\n"
     "Precedence: defaults < --config file < SLIPWAY_<KEY> environment variables < flags.\n"
     "SIGTERM or SIGINT stops accepting, lets requests finish for http.shutdown_grace, exits 0.\n";
+
+static const char usage_admin[] =
+    "Usage: slipway admin create --email E [--name N] [options]\n"
+    "\n"
+    "Creates the user E (name N, default: the part of E before '@') with a random password,\n"
+    "printed once on standard output, in the gateway's store.\n"
+    "\n"
+    "Options:\n"
+    "  --email E          the new user's email (required)\n"
+    "  --name N           the new user's display name\n"
+    "  --config FILE      read configuration from FILE, as for serve\n"
+    "  --data-dir DIR     where slipway keeps its state (core.data_dir, default ./data)\n"
+    "  --store URL        \"sqlite\" (default) or an administrator's postgres:// URL\n"
+    "  --set KEY=VALUE    set any configuration key\n";
 
 static const char usage_version[] = "Usage: slipway version\n\nPrints the version and commit.\n";
 
@@ -176,20 +195,31 @@ static int parse_one_flag(struct app *app, int argc, char **argv, int *i, struct
     }
     if ((v = flag_value(argc, argv, i, "--set")) != NULL)
         return set_pair(app, v, err);
+    if (app->admin && (v = flag_value(argc, argv, i, "--email")) != NULL) {
+        app->admin_email = v;
+        return 0;
+    }
+    if (app->admin && (v = flag_value(argc, argv, i, "--name")) != NULL) {
+        app->admin_name = v;
+        return 0;
+    }
     for (size_t k = 0; k < ARRAY_LEN(flag_keys); k++)
         if ((v = flag_value(argc, argv, i, flag_keys[k].flag)) != NULL)
             return cfg_set(app->cfg, flag_keys[k].key, v, CFG_SRC_FLAG, err);
-    return err_set(err, ERR_INVALID, "unknown option \"%s\" (see 'slipway help serve')", argv[*i]);
+    return err_set(err, ERR_INVALID, "unknown option \"%s\" (see 'slipway help %s')", argv[*i],
+                   app->admin ? "admin" : "serve");
 }
 
 /* Builds the configuration from defaults, file, environment and flags. */
 static int configure(struct app *app, int argc, char **argv, struct err *err)
 {
     struct cfg_section http_sec = http_cfg_section(&app->http);
+    struct cfg_section gw_sec = gw_cfg_section(&app->gw);
 
     app->cfg = cfg_new();
     cfg_add(app->cfg, &(struct cfg_section){"core", core_keys, ARRAY_LEN(core_keys), &app->core});
     cfg_add(app->cfg, &http_sec);
+    cfg_add(app->cfg, &gw_sec);
     for (int i = 0; i < argc; i++)
         if (parse_one_flag(app, argc, argv, &i, err) < 0)
             return err->code;
@@ -230,6 +260,7 @@ static int cmd_config(struct app *app, const char *sub)
 /* Everything a running server holds, released in reverse order. */
 struct running {
     struct store *gw_store;
+    struct gw *gw;
     struct metrics *metrics;
     struct pool *workers;
     struct obs *obs;
@@ -267,6 +298,24 @@ static int open_stores(struct app *app, struct running *run, struct err *err)
     return 0;
 }
 
+/* The gateway on its store: keys, the first-run administrator (printed on stdout only). */
+static int start_gateway(struct app *app, struct running *run, struct err *err)
+{
+    char issuer[512];
+
+    if (run->gw_store == NULL)
+        return 0;
+    if (app->http.port == 0)
+        snprintf(issuer, sizeof(issuer), "http://127.0.0.1");
+    else
+        snprintf(issuer, sizeof(issuer), "http://%s:%" PRId64, app->http.bind, app->http.port);
+    if (gw_new(&(struct gw_deps){run->gw_store, run->workers, issuer, &app->gw}, &run->gw, err) <
+            0 ||
+        gw_first_run(run->gw, stdout, err) < 0)
+        return err->code;
+    return 0;
+}
+
 static int start(struct app *app, struct running *run, struct err *err)
 {
     run->metrics = metrics_new();
@@ -275,10 +324,11 @@ static int start(struct app *app, struct running *run, struct err *err)
     run->workers = pool_new("workers", (unsigned)app->core.workers);
     run->obs = obs_new(run->metrics, run->workers);
     obs_check_add(run->obs, "data_dir", obs_check_dir_writable, app->core.data_dir);
-    if (open_stores(app, run, err) < 0)
+    if (open_stores(app, run, err) < 0 || start_gateway(app, run, err) < 0)
         return err->code;
     run->router = http_router_new();
-    if (obs_routes_add(run->obs, run->router, err) < 0)
+    if (obs_routes_add(run->obs, run->router, err) < 0 ||
+        (run->gw && gw_routes_add(run->gw, run->router, err) < 0))
         return err->code;
     return http_server_start(&app->http, run->router,
                              &(struct http_server_deps){run->metrics, run->workers}, &run->http,
@@ -292,6 +342,7 @@ static void stop(struct running *run)
     pool_free(run->workers); /* finishes queued work; completions reach the live loops */
     if (run->http)
         http_server_stop(run->http);
+    gw_free(run->gw); /* after the loops, whose token caches go with their threads */
     obs_free(run->obs);
     http_router_free(run->router);
     metrics_free(run->metrics);
@@ -371,18 +422,48 @@ static int cmd_serve(struct app *app)
     return 0;
 }
 
+/* `admin create`: the gateway's store, one user, its password on stdout. */
+static int cmd_admin(struct app *app, const char *sub)
+{
+    struct store *s = NULL;
+    struct err err = {0};
+    unsigned char secret[32];
+    char path[4096];
+
+    if (strcmp(sub, "create") != 0)
+        return fail("admin: expected create", NULL);
+    if (app->admin_email == NULL)
+        return fail("admin create: --email is required", NULL);
+    if (ensure_dir(app->core.data_dir, &err) < 0)
+        return fail("admin create", &err);
+    snprintf(path, sizeof(path), "%s/secret.key", app->core.data_dir);
+    if (file_secret_load(path, secret, sizeof(secret), &err) < 0 ||
+        store_open_service(app->core.store, app->core.data_dir, "gateway", secret, sizeof(secret),
+                           &s, &err) < 0 ||
+        gw_admin_create(s, app->admin_email, app->admin_name, stdout, &err) < 0) {
+        if (s)
+            store_close(s);
+        return fail("admin create", &err);
+    }
+    store_close(s);
+    return 0;
+}
+
 static int cmd_help(const char *topic)
 {
     if (topic == NULL)
         fputs(usage_main, stdout);
     else if (strcmp(topic, "serve") == 0 || strcmp(topic, "config") == 0)
         fputs(usage_serve, stdout);
+    else if (strcmp(topic, "admin") == 0)
+        fputs(usage_admin, stdout);
     else if (strcmp(topic, "version") == 0)
         fputs(usage_version, stdout);
     else if (strcmp(topic, "help") == 0)
         fputs("Usage: slipway help [command]\n", stdout);
     else {
-        fprintf(stderr, "slipway: no help for \"%s\"; commands: serve, config, version, help\n",
+        fprintf(stderr,
+                "slipway: no help for \"%s\"; commands: serve, config, admin, version, help\n",
                 topic);
         return 2;
     }
@@ -397,10 +478,10 @@ static bool wants_help(int argc, char **argv)
     return false;
 }
 
-/* serve, or config <sub>: both configure first. */
+/* serve, config <sub> or admin <sub>: all configure first. */
 static int run_command(const char *cmd, const char *sub, int argc, char **argv)
 {
-    struct app app = {0};
+    struct app app = {.admin = strcmp(cmd, "admin") == 0};
     struct err err = {0};
     int rc;
 
@@ -408,7 +489,12 @@ static int run_command(const char *cmd, const char *sub, int argc, char **argv)
         cfg_free(app.cfg);
         return fail("configuration", &err);
     }
-    rc = strcmp(cmd, "serve") == 0 ? cmd_serve(&app) : cmd_config(&app, sub);
+    if (strcmp(cmd, "serve") == 0)
+        rc = cmd_serve(&app);
+    else if (app.admin)
+        rc = cmd_admin(&app, sub);
+    else
+        rc = cmd_config(&app, sub);
     cfg_free(app.cfg);
     return rc;
 }
@@ -427,7 +513,7 @@ int main(int argc, char **argv)
         return cmd_help(cmd);
     if (strcmp(cmd, "serve") == 0)
         return run_command(cmd, NULL, argc - 2, argv + 2);
-    if (strcmp(cmd, "config") == 0 && argc > 2)
+    if ((strcmp(cmd, "config") == 0 || strcmp(cmd, "admin") == 0) && argc > 2)
         return run_command(cmd, argv[2], argc - 3, argv + 3);
     fprintf(stderr, "slipway: unknown command \"%s\"\n\n%s", cmd, usage_main);
     return 2;

@@ -285,7 +285,8 @@ enum log_level log_level_parse(const char *s, bool *ok);
 typedef struct json_t json_t;
 
 /* Parses <body> as a JSON object of at most <max_bytes> and <max_depth> nesting. On failure
- * returns ERR_INVALID ("body: invalid JSON at line 1, column 7: …") or ERR_LIMIT; on success
+ * returns ERR_INVALID naming the rule ("body: invalid JSON at line 1, column 7: …", "body:
+ * nested deeper than 32 levels"): input past a limit is bad input (400), not a rate; on success
  * *out is a new reference the caller json_decref()s. */
 int json_read_object(struct slice body, size_t max_bytes, int max_depth, json_t **out,
                      struct err *err) APP_MUST_CHECK;

@@ -1,7 +1,52 @@
 /*
  * gateway: API, identity, sessions, workspaces.
+ *
+ * What main.c sees: a gateway made once at start (migrations, signing keys), the first-run
+ * administrator, the HTTP routes of identity (/auth/login, /auth/refresh, /auth/logout,
+ * /auth/me, /.well-known/jwks.json) and the `slipway admin create` command.
  */
 #ifndef SLIPWAY_GATEWAY_H
 #define SLIPWAY_GATEWAY_H
+
+#include <stdio.h>
+
+#include "base/base.h"
+#include "http/http.h"
+#include "store/store.h"
+
+struct gw_cfg {
+    int64_t login_rate;  /* logins a minute per client address */
+    int64_t login_burst; /* logins a client address may make at once */
+};
+/* The gateway.* keys (bounds, defaults, docs) filling <target>. */
+struct cfg_section gw_cfg_section(struct gw_cfg *target);
+
+struct gw;
+struct gw_deps {
+    struct store *store;      /* the gateway's own database */
+    struct pool *workers;     /* blocking work (argon2id, the store) */
+    const char *issuer;       /* the public URL, e.g. "http://127.0.0.1:8080" (copied) */
+    const struct gw_cfg *cfg; /* NULL: the defaults */
+};
+
+/* Blocking, at start: applies the gateway's migrations and loads the signing keys into a
+ * keyring; makes and stores the first key, or a new current key when the current one is
+ * older than 30 days (the old one then verifies for AUTH_ACCESS_TTL + 60 s more). <d>'s
+ * store and pool are borrowed and must outlive the gateway. On success *out belongs to the
+ * caller (gw_free()). */
+int gw_new(const struct gw_deps *d, struct gw **out, struct err *err) APP_MUST_CHECK;
+/* Blocking: when no user exists, creates admin@localhost with a random password printed once
+ * to <out> (and nowhere else: never logged), and audits it. 0 or a store error. */
+int gw_first_run(struct gw *g, FILE *out, struct err *err) APP_MUST_CHECK;
+/* Adds the identity routes to <r>; <g> must outlive the server. */
+int gw_routes_add(struct gw *g, struct http_router *r, struct err *err) APP_MUST_CHECK;
+/* After the server has stopped (its loop threads have exited). NULL is fine. */
+void gw_free(struct gw *g);
+
+/* Blocking: `slipway admin create`. Migrates <s>, then creates the user <email> (<name>, or
+ * the part of the email before '@' when NULL) with a random password printed once to <out>,
+ * and audits it. ERR_INVALID naming the field, ERR_CONFLICT when the email is taken. */
+int gw_admin_create(struct store *s, const char *email, const char *name, FILE *out,
+                    struct err *err) APP_MUST_CHECK;
 
 #endif

@@ -40,11 +40,11 @@ int json_read_object(struct slice body, size_t max_bytes, int max_depth, json_t 
     json_t *root;
 
     if (body.len > max_bytes)
-        return err_set(err, ERR_LIMIT, "body: larger than %zu bytes", max_bytes);
+        return err_set(err, ERR_INVALID, "body: larger than %zu bytes", max_bytes);
     if (body.len == 0)
         return err_set(err, ERR_INVALID, "body: empty, expected a JSON object");
     if (nesting_exceeds(body, max_depth))
-        return err_set(err, ERR_LIMIT, "body: nested deeper than %d levels", max_depth);
+        return err_set(err, ERR_INVALID, "body: nested deeper than %d levels", max_depth);
     root = json_loadb(body.ptr, body.len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
     if (root == NULL)
         return err_set(err, ERR_INVALID, "body: invalid JSON at line %d, column %d: %s", jerr.line,

@@ -585,3 +585,46 @@ int gw_db_audit_list(struct store *s, struct arena *a, struct slice ws, size_t l
         return rc;
     return gw_db_rows_array(a, r, sizeof(**out), audit_fill, (void **)out, n, err);
 }
+
+/* ---------------------------------------------------------------- sessions (HTTP side) */
+
+int gw_db_refresh_get(struct store *s, struct arena *a, struct slice hash, struct gw_refresh *out,
+                      struct err *err)
+{
+    struct store_rows *r;
+    int rc = gw_db_check_text("token_hash", hash, GW_HASH_MAX, false, err);
+
+    if (rc == 0)
+        rc = store_query1(s, a, "SELECT " REFRESH_COLS " FROM refresh_tokens WHERE token_hash = ?",
+                          &SV_TEXT(hash), 1, &r, err);
+    if (rc < 0)
+        return rc;
+    if (r->nrows == 0)
+        return err_set(err, ERR_NOTFOUND, "refresh token unknown");
+    refresh_from_row(r, out);
+    return 0;
+}
+
+int gw_db_session_active(struct store *s, struct slice family_id, struct slice user, int64_t now,
+                         bool *active, struct err *err)
+{
+    struct store_val v[] = {SV_TEXT(family_id), SV_TEXT(user), SV_INT(now)};
+    struct arena *a;
+    struct store_rows *r;
+    int rc;
+
+    *active = false;
+    if ((rc = gw_db_check_text("family_id", family_id, GW_ID_MAX, false, err)) < 0 ||
+        (rc = gw_db_check_text("user", user, GW_ID_MAX, false, err)) < 0)
+        return rc;
+    a = arena_new(&(struct arena_opts){.budget = 64u << 10});
+    rc = store_query1(s, a,
+                      "SELECT 1 FROM refresh_tokens t JOIN users u ON u.id = t.user_id"
+                      " WHERE t.family_id = ? AND t.user_id = ? AND t.revoked_at IS NULL"
+                      " AND t.expires_at > ? AND u.disabled = 0 LIMIT 1",
+                      v, ARRAY_LEN(v), &r, err);
+    if (rc == 0)
+        *active = r->nrows > 0;
+    arena_free(a);
+    return rc;
+}

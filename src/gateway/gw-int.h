@@ -12,7 +12,11 @@
 #ifndef SLIPWAY_GATEWAY_INT_H
 #define SLIPWAY_GATEWAY_INT_H
 
+#include <pthread.h>
+
+#include "auth/auth.h"
 #include "base/base.h"
+#include "http/http.h"
 #include "store/store.h"
 
 /* Limits, in bytes. */
@@ -176,6 +180,13 @@ int gw_db_refresh_rotate(struct store *s, struct arena *a, struct slice hash, st
                          struct err *err) APP_MUST_CHECK;
 int gw_db_refresh_revoke_family(struct store *s, struct slice family_id, int64_t now,
                                 struct err *err) APP_MUST_CHECK;
+/* The token with <hash> (used, revoked or expired too). ERR_NOTFOUND when there is none. */
+int gw_db_refresh_get(struct store *s, struct arena *a, struct slice hash, struct gw_refresh *out,
+                      struct err *err) APP_MUST_CHECK;
+/* *active: the session (refresh family) <family_id> of <user> still has a token that is
+ * neither revoked nor expired at <now>, and the user is not disabled. */
+int gw_db_session_active(struct store *s, struct slice family_id, struct slice user, int64_t now,
+                         bool *active, struct err *err) APP_MUST_CHECK;
 
 /* ---------------------------------------------------------------- API tokens */
 
@@ -281,5 +292,99 @@ int gw_db_rows_array(struct arena *a, const struct store_rows *r, size_t size, g
 int gw_db_query_row(struct store_tx *tx, struct arena *a, const char *sql,
                     const struct store_val *args, size_t nargs, const char *what,
                     struct store_rows **out, struct err *err) APP_MUST_CHECK;
+
+/* ================================================================ the HTTP side
+ * gateway.c (keys, first run), http-auth.c (the /auth routes), http-authn.c (who is calling),
+ * http-util.c (cookies, bearer tokens, the login rate limiter). Handlers run on the request's
+ * loop and never block; what blocks runs on g->workers. */
+
+#define GW_BODY_MAX       (64 << 10)                /* request bodies of the auth routes */
+#define GW_REFRESH_TTL_S  (30 * 24 * 3600)          /* refresh tokens (and their cookie) */
+#define GW_KEY_MAX_AGE_MS (30LL * 24 * 3600 * 1000) /* then the signing key rotates */
+#define GW_AUDIENCE       "slipway"
+#define GW_COOKIE_ACCESS  "slipway_access"
+#define GW_COOKIE_REFRESH "slipway_refresh"
+#define GW_PASSWORD_LEN   20 /* generated one-time passwords */
+#define GW_LIMITER_SLOTS  4096
+
+/* A token bucket per client address, lock-free: each slot is one 64-bit word updated with
+ * compare-and-swap, so every loop shares it without a lock. Addresses are hashed (seeded per
+ * process) onto the slots; two addresses on one slot share a bucket, which only ever limits
+ * sooner, never later. */
+struct gw_limiter {
+    uint64_t seed;
+    uint32_t per_min, burst;
+    _Atomic uint64_t slots[GW_LIMITER_SLOTS];
+};
+
+struct gw {
+    struct store *store;  /* borrowed */
+    struct pool *workers; /* borrowed */
+    char *issuer;         /* owned */
+    struct auth_keyring *ring;
+    struct gw_limiter *login_limit;
+    pthread_key_t vcache_key; /* each loop thread's struct auth_vcache, freed at thread exit */
+    bool vcache_key_made;
+};
+
+/* One bucket packed in 64 bits: 40 bits of (time of the last take in ms + 1), 24 bits of tokens
+ * in thousandths; 0 is a bucket never used (full). Returns the state after trying to take one
+ * token at <now_ms> with <per_min> tokens a minute and at most <burst>; *ok says whether it
+ * was taken, and when not, *retry_ms how long until one is there (the state is unchanged). */
+uint64_t gw_bucket_take(uint64_t state, uint64_t now_ms, uint32_t per_min, uint32_t burst, bool *ok,
+                        uint64_t *retry_ms);
+void gw_limiter_init(struct gw_limiter *l, uint32_t per_min, uint32_t burst);
+/* Takes a token for <key> (any thread). false with *retry_s (at least 1) when there is none. */
+bool gw_limiter_take(struct gw_limiter *l, struct slice key, uint64_t now_ms, int64_t *retry_s);
+
+/* The value of the cookie <name> in the Cookie header <hdr> ("a=1; b=2"), SLICE_NULL when it
+ * is not there. A quoted value loses its quotes. */
+struct slice gw_cookie_get(struct slice hdr, const char *name);
+/* Appends a Set-Cookie value: <name>=<value>; Path=<path>; HttpOnly; SameSite=Lax;
+ * Max-Age=<max_age>, and "; Secure" when <secure>. */
+void gw_cookie_format(struct sbuf *out, const char *name, const char *value, const char *path,
+                      int64_t max_age, bool secure);
+/* The token of an Authorization header "Bearer <token>" (scheme case-insensitive, spaces
+ * around trimmed); SLICE_NULL for another scheme or an empty token. */
+struct slice gw_bearer_token(struct slice authorization);
+/* ERR_INVALID naming <field> unless <email> is 1..GW_EMAIL_MAX bytes of UTF-8 shaped
+ * name@domain without spaces or control characters: the rules gw_db_user_* apply. */
+int gw_email_check(const char *field, struct slice email, struct err *err) APP_MUST_CHECK;
+/* A random password of GW_PASSWORD_LEN letters and digits and a NUL. 0 or ERR_INTERNAL. */
+int gw_password_generate(char out[GW_PASSWORD_LEN + 1], struct err *err) APP_MUST_CHECK;
+
+/* ---------------------------------------------------------------- authentication */
+
+enum gw_cred { GW_CRED_NONE, GW_CRED_JWT, GW_CRED_PAT };
+/* Who is calling. Filled in two steps: gw_authn_begin() on the loop (reads the credential,
+ * checks a JWT's signature through the thread's verified-token cache), then gw_authn_finish()
+ * in the handler's work on the pool (a PAT's lookup, a JWT session's liveness). */
+struct gw_authn {
+    enum gw_cred kind;
+    struct auth_claims claims;        /* GW_CRED_JWT */
+    char pat_hash[AUTH_HASH_HEX + 1]; /* GW_CRED_PAT */
+    const char *user_id;              /* after gw_authn_finish(), in its arena */
+    const char *session;              /* the refresh family (JWT), or NULL (PAT) */
+};
+/* Loop only. Takes "Authorization: Bearer <jwt>", "Bearer slp_…" (a personal access token)
+ * or else the slipway_access cookie. 0, or ERR_UNAUTHENTICATED saying why (never quoting
+ * the token): answer it with gw_respond_unauthenticated(). */
+int gw_authn_begin(struct gw *g, struct http_req *req, struct gw_authn *out,
+                   struct err *err) APP_MUST_CHECK;
+/* Worker only (blocks). A PAT must exist and be valid; a JWT's session must be alive (not
+ * logged out, not revoked by refresh-token reuse) and its user not disabled. 0,
+ * ERR_UNAUTHENTICATED, or a store error. */
+int gw_authn_finish(struct gw *g, struct arena *a, struct gw_authn *in,
+                    struct err *err) APP_MUST_CHECK;
+/* 401 with WWW-Authenticate: Bearer and <err>'s message (any other code: http_respond_err). */
+void gw_respond_unauthenticated(struct http_req *req, const struct err *err);
+/* The verified-token cache of the calling thread (made on first use). */
+struct auth_vcache *gw_vcache(struct gw *g);
+
+/* Adds the /auth routes and /.well-known/jwks.json (http-auth.c). */
+int gw_auth_routes_add(struct gw *g, struct http_router *r, struct err *err) APP_MUST_CHECK;
+/* Appends an audit entry, logging (not failing) when the store refuses. Worker only. */
+void gw_audit(struct gw *g, struct slice actor, const char *action, struct slice target,
+              enum gw_outcome outcome, const char *detail_json);
 
 #endif

@@ -49,7 +49,7 @@ TEST(json_read_object_size_limit)
     struct err err = {0};
     json_t *obj = NULL;
 
-    CHECK_INT_EQ(read_obj(body, 16, 8, &obj, &err), ERR_LIMIT);
+    CHECK_INT_EQ(read_obj(body, 16, 8, &obj, &err), ERR_INVALID);
     CHECK(obj == NULL);
     CHECK_CONTAINS(err.msg, "body");
     CHECK_CONTAINS(err.msg, "16 bytes");
@@ -77,10 +77,10 @@ TEST(json_read_object_depth_limit)
     CHECK_INT_EQ(read_obj("{\"a\":[[[]]]}", 100, 4, &obj, &err), 0);
     json_decref(obj);
     obj = NULL;
-    CHECK_INT_EQ(read_obj("{\"a\":[[[]]]}", 100, 3, &obj, &err), ERR_LIMIT);
+    CHECK_INT_EQ(read_obj("{\"a\":[[[]]]}", 100, 3, &obj, &err), ERR_INVALID);
     CHECK(obj == NULL);
     CHECK_CONTAINS(err.msg, "nested deeper than 3");
-    CHECK_INT_EQ(read_obj("{\"a\":{\"b\":{}}}", 100, 2, &obj, &err), ERR_LIMIT);
+    CHECK_INT_EQ(read_obj("{\"a\":{\"b\":{}}}", 100, 2, &obj, &err), ERR_INVALID);
     /* Siblings do not add up. */
     CHECK_INT_EQ(read_obj("{\"a\":[],\"b\":[],\"c\":[[]]}", 100, 3, &obj, &err), 0);
     json_decref(obj);
@@ -98,7 +98,7 @@ TEST(json_read_object_depth_of_many_arrays)
     for (int i = 0; i < 1000; i++)
         sbuf_putc(&b, ']');
     sbuf_putc(&b, '}');
-    CHECK_INT_EQ(json_read_object(sbuf_slice(&b), b.len, 32, &obj, &err), ERR_LIMIT);
+    CHECK_INT_EQ(json_read_object(sbuf_slice(&b), b.len, 32, &obj, &err), ERR_INVALID);
     CHECK(obj == NULL);
     CHECK_INT_EQ(json_read_object(sbuf_slice(&b), b.len, 1001, &obj, &err), 0);
     json_decref(obj);

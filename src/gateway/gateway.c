@@ -1,0 +1,280 @@
+/*
+ * gateway: the object main.c holds. Start-up (migrations, signing keys), the first-run
+ * administrator, `slipway admin create`, and the audit helper the handlers share.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "auth/auth.h"
+#include "base/base.h"
+#include "gateway/gateway.h"
+#include "gateway/gw-int.h"
+#include "store/store.h"
+
+static const struct log_ctx gw_log = {.svc = "gateway"};
+
+static const struct cfg_key gw_cfg_keys[] = {
+    CFG_INT("gateway.login_rate", struct gw_cfg, login_rate, 10, 1, 100000, 0,
+            "Logins a minute one client address may make (a token bucket refilled at this "
+            "rate); more get 429 with Retry-After."),
+    CFG_INT("gateway.login_burst", struct gw_cfg, login_burst, 20, 1, 10000, 0,
+            "Logins one client address may make at once before gateway.login_rate applies."),
+};
+
+struct cfg_section gw_cfg_section(struct gw_cfg *target)
+{
+    return (struct cfg_section){"gateway", gw_cfg_keys, ARRAY_LEN(gw_cfg_keys), target};
+}
+
+/* ---------------------------------------------------------------- signing keys */
+
+/* Makes a key, stores its PEM and makes it current, in the store and in the ring. */
+static int key_create(struct gw *g, int64_t now_ms, struct err *err)
+{
+    struct sbuf pem = SBUF_INIT(GW_PEM_MAX);
+    struct auth_key *k = NULL;
+    const char *kid;
+    int rc = auth_key_generate(&k, err);
+
+    if (rc < 0)
+        return rc;
+    kid = auth_key_kid(k);
+    if ((rc = auth_key_to_pem(k, &pem, err)) < 0 ||
+        (rc = gw_db_signing_key_add(g->store, slice_from_cstr(kid), sbuf_slice(&pem), 0, now_ms,
+                                    err)) < 0 ||
+        (rc = gw_db_signing_key_set_current(g->store, slice_from_cstr(kid), now_ms, err)) < 0 ||
+        (rc = auth_keyring_add(g->ring, k, err)) < 0)
+        goto fail;
+    k = NULL; /* the ring has it */
+    rc = auth_keyring_set_current(g->ring, kid, err);
+    if (rc == 0)
+        LOG_INFO(&gw_log, "gateway.signing_key_created", LF_STR("kid", kid));
+fail:
+    explicit_bzero(pem.buf, pem.len);
+    sbuf_release(&pem);
+    auth_key_free(k);
+    return rc;
+}
+
+/* Retires <kid> in the store and the ring: it verifies until the tokens it signed expire. */
+static int key_retire(struct gw *g, const char *kid, int64_t now_ms, struct err *err)
+{
+    int64_t until_s = now_ms / 1000 + AUTH_ACCESS_TTL + 60;
+    int rc = gw_db_signing_key_retire(g->store, slice_from_cstr(kid), until_s * 1000, err);
+
+    if (rc == 0)
+        rc = auth_keyring_retire(g->ring, kid, until_s, err);
+    if (rc == 0)
+        LOG_INFO(&gw_log, "gateway.signing_key_retired", LF_STR("kid", kid),
+                 LF_INT("not_after", until_s));
+    return rc;
+}
+
+/* Adds one stored key to the ring. */
+static int key_load(struct gw *g, const struct gw_signing_key *sk, struct err *err)
+{
+    struct auth_key *k = NULL;
+    int rc = auth_key_from_pem(slice_from_cstr(sk->private_pem), &k, err);
+
+    if (rc == 0 && (rc = auth_keyring_add(g->ring, k, err)) < 0)
+        auth_key_free(k);
+    if (rc < 0)
+        return err_wrap(err, "signing key %s", sk->kid);
+    return 0;
+}
+
+/* Loads the stored keys; *current gets the current one (NULL when none). Keys that are not
+ * current and have no end (a rotation cut short) are retired now. */
+static int keys_load(struct gw *g, struct arena *a, int64_t now_ms,
+                     const struct gw_signing_key **current, struct err *err)
+{
+    struct gw_signing_key *keys;
+    size_t n, i;
+    int rc = gw_db_signing_key_list(g->store, a, now_ms, &keys, &n, err);
+
+    *current = NULL;
+    for (i = 0; rc == 0 && i < n && i < AUTH_KEYRING_MAX; i++) {
+        rc = key_load(g, &keys[i], err);
+        if (rc == 0 && keys[i].is_current)
+            *current = &keys[i];
+    }
+    if (rc == 0 && *current != NULL)
+        rc = auth_keyring_set_current(g->ring, (*current)->kid, err);
+    for (i = 0; rc == 0 && i < n && i < AUTH_KEYRING_MAX; i++) {
+        if (keys[i].is_current)
+            continue;
+        if (keys[i].not_after == 0)
+            rc = key_retire(g, keys[i].kid, now_ms, err);
+        else
+            rc = auth_keyring_retire(g->ring, keys[i].kid, keys[i].not_after / 1000, err);
+    }
+    return rc;
+}
+
+static int keys_setup(struct gw *g, struct err *err)
+{
+    struct arena *a = arena_new(&(struct arena_opts){.budget = 4u << 20});
+    int64_t now_ms = (int64_t)time_wall_ms();
+    const struct gw_signing_key *cur;
+    int rc = keys_load(g, a, now_ms, &cur, err);
+
+    if (rc == 0 && cur == NULL)
+        rc = key_create(g, now_ms, err);
+    else if (rc == 0 && now_ms - cur->created_at > GW_KEY_MAX_AGE_MS) {
+        rc = key_create(g, now_ms, err);
+        if (rc == 0)
+            rc = key_retire(g, cur->kid, now_ms, err);
+    }
+    arena_free(a);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- life cycle */
+
+static void vcache_destroy(void *c)
+{
+    auth_vcache_free(c);
+}
+
+int gw_new(const struct gw_deps *d, struct gw **out, struct err *err)
+{
+    struct gw_cfg defaults = {10, 20};
+    const struct gw_cfg *cfg = d->cfg ? d->cfg : &defaults;
+    struct gw *g;
+    int rc;
+
+    if (d->issuer == NULL || strlen(d->issuer) >= AUTH_CLAIM_MAX)
+        return err_set(err, ERR_INVALID, "issuer: must be 1..%d bytes", AUTH_CLAIM_MAX - 1);
+    g = xcalloc(1, sizeof(*g));
+
+    g->store = d->store;
+    g->workers = d->workers;
+    g->issuer = xstrdup(d->issuer);
+    g->ring = auth_keyring_new();
+    g->login_limit = xmalloc(sizeof(*g->login_limit));
+    gw_limiter_init(g->login_limit, (uint32_t)cfg->login_rate, (uint32_t)cfg->login_burst);
+    if (pthread_key_create(&g->vcache_key, vcache_destroy) != 0) {
+        rc = err_set(err, ERR_INTERNAL, "gateway: no thread-specific key for the token cache");
+        goto fail;
+    }
+    g->vcache_key_made = true;
+    if ((rc = gw_db_migrate(g->store, err)) < 0 || (rc = keys_setup(g, err)) < 0)
+        goto fail;
+    *out = g;
+    return 0;
+fail:
+    gw_free(g);
+    return rc;
+}
+
+void gw_free(struct gw *g)
+{
+    if (g == NULL)
+        return;
+    if (g->vcache_key_made) {
+        struct auth_vcache *c = pthread_getspecific(g->vcache_key);
+
+        auth_vcache_free(c); /* this thread's, if it verified anything */
+        pthread_key_delete(g->vcache_key);
+    }
+    auth_keyring_free(g->ring);
+    free(g->login_limit);
+    free(g->issuer);
+    free(g);
+}
+
+int gw_routes_add(struct gw *g, struct http_router *r, struct err *err)
+{
+    return gw_auth_routes_add(g, r, err);
+}
+
+/* ---------------------------------------------------------------- audit */
+
+void gw_audit(struct gw *g, struct slice actor, const char *action, struct slice target,
+              enum gw_outcome outcome, const char *detail_json)
+{
+    struct gw_audit_new in = {.actor_user_id = actor,
+                              .action = slice_from_cstr(action),
+                              .target = target,
+                              .detail = slice_from_cstr(detail_json),
+                              .outcome = outcome};
+    struct err err = {0};
+
+    if (gw_db_audit_append(g->store, &in, &err) < 0)
+        LOG_ERROR(&gw_log, "gateway.audit_failed", LF_STR("action", action),
+                  LF_STR("error", err.msg));
+}
+
+/* ---------------------------------------------------------------- users with a printed password */
+
+/* Creates <email> with a generated password, printed to <out> only. */
+static int user_create_printed(struct store *s, const char *email, const char *name,
+                               const char *why, FILE *out, struct err *err)
+{
+    struct arena *a = arena_new(&(struct arena_opts){.budget = 1u << 20});
+    char password[GW_PASSWORD_LEN + 1], phc[AUTH_PHC_MAX];
+    struct gw_user u;
+    int rc = gw_password_generate(password, err);
+
+    if (rc == 0)
+        rc = auth_password_hash(slice_from_cstr(password), phc, err);
+    if (rc == 0)
+        rc = gw_db_user_create(s, a,
+                               &(struct gw_user_new){.email = slice_from_cstr(email),
+                                                     .name = slice_from_cstr(name),
+                                                     .password_hash = slice_from_cstr(phc)},
+                               &u, err);
+    if (rc == 0) {
+        fprintf(out, "slipway: %s %s; its password (shown once, change it): %s\n", why, u.email,
+                password);
+        fflush(out);
+        LOG_INFO(&gw_log, "gateway.user_created", LF_STR("user", u.id), LF_STR("why", why),
+                 LF_SECRET("password", password));
+        struct gw_audit_new in = {.actor_user_id = slice_from_cstr(u.id),
+                                  .action = SLICE("user.create"),
+                                  .target = slice_from_cstr(u.email),
+                                  .detail = slice_from_cstr(why),
+                                  .outcome = GW_OUTCOME_OK};
+        struct err aerr = {0};
+        if (gw_db_audit_append(s, &in, &aerr) < 0)
+            LOG_ERROR(&gw_log, "gateway.audit_failed", LF_STR("error", aerr.msg));
+    }
+    explicit_bzero(password, sizeof(password));
+    arena_free(a);
+    return rc;
+}
+
+int gw_first_run(struct gw *g, FILE *out, struct err *err)
+{
+    int64_t n = 0;
+    int rc = gw_db_user_count(g->store, &n, err);
+
+    if (rc < 0 || n > 0)
+        return rc;
+    rc = user_create_printed(g->store, "admin@localhost", "Administrator", "created the first user",
+                             out, err);
+    if (rc == ERR_CONFLICT) /* another process made it first */
+        return 0;
+    return rc;
+}
+
+int gw_admin_create(struct store *s, const char *email, const char *name, FILE *out,
+                    struct err *err)
+{
+    char local[GW_NAME_MAX + 1];
+    const char *at;
+    int rc = gw_email_check("--email", slice_from_cstr(email), err);
+
+    if (rc < 0)
+        return rc;
+    if (name == NULL) {
+        at = strchr(email, '@');
+        snprintf(local, sizeof(local), "%.*s", (int)(at - email), email);
+        name = local;
+    }
+    if ((rc = gw_db_check_text("--name", slice_from_cstr(name), GW_NAME_MAX, false, err)) < 0 ||
+        (rc = gw_db_migrate(s, err)) < 0)
+        return rc;
+    return user_create_printed(s, email, name, "created the user", out, err);
+}
