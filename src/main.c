@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/base.h"
@@ -372,12 +373,27 @@ static void block_signals(sigset_t *set)
     signal(SIGPIPE, SIG_IGN);
 }
 
-static void wait_for_stop(const sigset_t *set, const struct log_ctx *lc)
+/* Periodic upkeep, from the main thread between signals: services' own maintenance. */
+static void maintain(struct running *run, const struct log_ctx *lc)
 {
+    struct err err = {0};
+
+    if (run->gw && gw_maintain(run->gw, &err) < 0)
+        LOG_ERROR(lc, "slipway.maintenance_failed", LF_STR("error", err.msg));
+}
+
+/* Waits for SIGTERM or SIGINT, running maintain() every <every_ms> meanwhile. */
+static void wait_for_stop(const sigset_t *set, struct running *run, int64_t every_ms,
+                          const struct log_ctx *lc)
+{
+    struct timespec ts = {.tv_sec = every_ms / 1000, .tv_nsec = (every_ms % 1000) * 1000000};
     int sig = 0;
 
     for (;;) {
-        if (sigwait(set, &sig) != 0)
+        sig = sigtimedwait(set, NULL, &ts);
+        if (sig < 0 && errno == EAGAIN)
+            maintain(run, lc);
+        if (sig < 0)
             continue;
         if (sig != SIGHUP)
             break;
@@ -415,7 +431,7 @@ static int cmd_serve(struct app *app)
     printf("slipway %s is serving on http://%s:%d (data in %s); Ctrl-C stops it\n", SLIPWAY_VERSION,
            app->http.bind, http_server_port(run.http), app->core.data_dir);
     fflush(stdout);
-    wait_for_stop(&set, &lc);
+    wait_for_stop(&set, &run, app->gw.maintenance_ms, &lc);
     stop(&run);
     LOG_INFO(&lc, "slipway.stopped");
     log_stop();

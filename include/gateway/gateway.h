@@ -15,8 +15,10 @@
 #include "store/store.h"
 
 struct gw_cfg {
-    int64_t login_rate;  /* logins a minute per client address */
-    int64_t login_burst; /* logins a client address may make at once */
+    int64_t login_rate;      /* logins a minute per client address */
+    int64_t login_burst;     /* logins a client address may make at once */
+    int64_t key_rotation_ms; /* age at which the signing key is replaced */
+    int64_t maintenance_ms;  /* how often gw_maintain() should run */
 };
 /* The gateway.* keys (bounds, defaults, docs) filling <target>. */
 struct cfg_section gw_cfg_section(struct gw_cfg *target);
@@ -40,6 +42,10 @@ int gw_new(const struct gw_deps *d, struct gw **out, struct err *err) APP_MUST_C
 int gw_first_run(struct gw *g, FILE *out, struct err *err) APP_MUST_CHECK;
 /* Adds the identity routes to <r>; <g> must outlive the server. */
 int gw_routes_add(struct gw *g, struct http_router *r, struct err *err) APP_MUST_CHECK;
+/* Blocking, every cfg->maintenance_ms (main.c calls it from its own thread): replaces the
+ * signing key once it is older than cfg->key_rotation_ms (the old one keeps verifying until
+ * the tokens it signed expire) and drops retired keys whose time is over. */
+int gw_maintain(struct gw *g, struct err *err) APP_MUST_CHECK;
 /* After the server has stopped (its loop threads have exited). NULL is fine. */
 void gw_free(struct gw *g);
 

@@ -20,6 +20,12 @@ static const struct cfg_key gw_cfg_keys[] = {
             "rate); more get 429 with Retry-After."),
     CFG_INT("gateway.login_burst", struct gw_cfg, login_burst, 20, 1, 10000, 0,
             "Logins one client address may make at once before gateway.login_rate applies."),
+    CFG_DURATION("gateway.key_rotation", struct gw_cfg, key_rotation_ms, 30LL * 86400000, 1000,
+                 365LL * 86400000, 0,
+                 "Age at which the token-signing key is replaced; the old key keeps verifying "
+                 "the tokens it signed until they expire."),
+    CFG_DURATION("gateway.maintenance_interval", struct gw_cfg, maintenance_ms, 3600000, 1000,
+                 86400000, 0, "How often the gateway checks whether its signing key is due."),
 };
 
 struct cfg_section gw_cfg_section(struct gw_cfg *target)
@@ -48,8 +54,11 @@ static int key_create(struct gw *g, int64_t now_ms, struct err *err)
         goto fail;
     k = NULL; /* the ring has it */
     rc = auth_keyring_set_current(g->ring, kid, err);
-    if (rc == 0)
+    if (rc == 0) {
+        snprintf(g->current_kid, sizeof(g->current_kid), "%s", kid);
+        g->current_since_ms = now_ms;
         LOG_INFO(&gw_log, "gateway.signing_key_created", LF_STR("kid", kid));
+    }
 fail:
     explicit_bzero(pem.buf, pem.len);
     sbuf_release(&pem);
@@ -112,6 +121,19 @@ static int keys_load(struct gw *g, struct arena *a, int64_t now_ms,
     return rc;
 }
 
+/* Replaces the current key when it is older than the configured age. */
+static int rotate_if_due(struct gw *g, int64_t now_ms, struct err *err)
+{
+    char old[AUTH_KID_LEN + 1];
+    int rc;
+
+    if (now_ms - g->current_since_ms <= g->key_max_age_ms)
+        return 0;
+    snprintf(old, sizeof(old), "%s", g->current_kid);
+    rc = key_create(g, now_ms, err);
+    return rc == 0 ? key_retire(g, old, now_ms, err) : rc;
+}
+
 static int keys_setup(struct gw *g, struct err *err)
 {
     struct arena *a = arena_new(&(struct arena_opts){.budget = 4u << 20});
@@ -119,14 +141,23 @@ static int keys_setup(struct gw *g, struct err *err)
     const struct gw_signing_key *cur;
     int rc = keys_load(g, a, now_ms, &cur, err);
 
-    if (rc == 0 && cur == NULL)
+    if (rc == 0 && cur == NULL) {
         rc = key_create(g, now_ms, err);
-    else if (rc == 0 && now_ms - cur->created_at > GW_KEY_MAX_AGE_MS) {
-        rc = key_create(g, now_ms, err);
-        if (rc == 0)
-            rc = key_retire(g, cur->kid, now_ms, err);
+    } else if (rc == 0) {
+        snprintf(g->current_kid, sizeof(g->current_kid), "%s", cur->kid);
+        g->current_since_ms = cur->created_at;
+        rc = rotate_if_due(g, now_ms, err);
     }
     arena_free(a);
+    return rc;
+}
+
+int gw_maintain(struct gw *g, struct err *err)
+{
+    int64_t now_ms = (int64_t)time_wall_ms();
+    int rc = rotate_if_due(g, now_ms, err);
+
+    auth_keyring_prune(g->ring, now_ms / 1000);
     return rc;
 }
 
@@ -139,7 +170,10 @@ static void vcache_destroy(void *c)
 
 int gw_new(const struct gw_deps *d, struct gw **out, struct err *err)
 {
-    struct gw_cfg defaults = {10, 20};
+    struct gw_cfg defaults = {.login_rate = 10,
+                              .login_burst = 20,
+                              .key_rotation_ms = 30LL * 86400000,
+                              .maintenance_ms = 3600000};
     const struct gw_cfg *cfg = d->cfg ? d->cfg : &defaults;
     struct gw *g;
     int rc;
@@ -151,6 +185,7 @@ int gw_new(const struct gw_deps *d, struct gw **out, struct err *err)
     g->store = d->store;
     g->workers = d->workers;
     g->issuer = xstrdup(d->issuer);
+    g->key_max_age_ms = cfg->key_rotation_ms;
     g->ring = auth_keyring_new();
     g->login_limit = xmalloc(sizeof(*g->login_limit));
     gw_limiter_init(g->login_limit, (uint32_t)cfg->login_rate, (uint32_t)cfg->login_burst);

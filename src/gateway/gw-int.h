@@ -298,9 +298,8 @@ int gw_db_query_row(struct store_tx *tx, struct arena *a, const char *sql,
  * http-util.c (cookies, bearer tokens, the login rate limiter). Handlers run on the request's
  * loop and never block; what blocks runs on g->workers. */
 
-#define GW_BODY_MAX       (64 << 10)                /* request bodies of the auth routes */
-#define GW_REFRESH_TTL_S  (30 * 24 * 3600)          /* refresh tokens (and their cookie) */
-#define GW_KEY_MAX_AGE_MS (30LL * 24 * 3600 * 1000) /* then the signing key rotates */
+#define GW_BODY_MAX       (64 << 10)       /* request bodies of the auth routes */
+#define GW_REFRESH_TTL_S  (30 * 24 * 3600) /* refresh tokens (and their cookie) */
 #define GW_AUDIENCE       "slipway"
 #define GW_COOKIE_ACCESS  "slipway_access"
 #define GW_COOKIE_REFRESH "slipway_refresh"
@@ -325,6 +324,9 @@ struct gw {
     struct gw_limiter *login_limit;
     pthread_key_t vcache_key; /* each loop thread's struct auth_vcache, freed at thread exit */
     bool vcache_key_made;
+    int64_t key_max_age_ms;
+    char current_kid[AUTH_KID_LEN + 1]; /* the signing key; start-up and gw_maintain() only */
+    int64_t current_since_ms;
 };
 
 /* One bucket packed in 64 bits: 40 bits of (time of the last take in ms + 1), 24 bits of tokens

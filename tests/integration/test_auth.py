@@ -4,6 +4,7 @@ SLIPWAY_TEST_PG_URL is set, again on PostgreSQL (`--store <url>`)."""
 import base64
 import concurrent.futures
 import json
+import sqlite3
 import os
 import re
 import shutil
@@ -12,7 +13,7 @@ import subprocess
 import threading
 import uuid
 
-from harness import BIN, Failure, Slipway, _tests, body_of, run, status_of
+from harness import BIN, Failure, Slipway, _tests, body_of, run, status_of, test, wait_until
 
 PG_URL = os.environ.get("SLIPWAY_TEST_PG_URL")
 
@@ -461,5 +462,55 @@ def acknowledged_logins_survive_kill_9(t, store_args):
         s.kill()
         shutil.rmtree(s.dir, ignore_errors=True)
 
+
+
+def kid_of(token):
+    return json.loads(b64d(token.split(".")[0]))["kid"]
+
+
+def jwks_kids(s):
+    status, _, body = s.get("/.well-known/jwks.json")
+    return [k["kid"] for k in json.loads(body)["keys"]] if status == 200 else []
+
+
+@both
+def signing_key_rotates_while_running_and_old_tokens_still_verify(t, store_args):
+    with Slipway(*store_args, "--set", "gateway.key_rotation=2s",
+                 "--set", "gateway.maintenance_interval=1s") as s:
+        email, password = admin_create(s, store_args)
+        _, _, first, _ = login(s, email, password)
+        old = first["accessToken"]
+        before = set(jwks_kids(s))  # on PostgreSQL earlier tests' keys may be there too
+        wait_until(lambda: set(jwks_kids(s)) - before, timeout=30, what="a new signing key")
+        _, _, second, _ = login(s, email, password)
+        new = second["accessToken"]
+        t.true(kid_of(new) != kid_of(old), "the new token is signed by the new key")
+        t.true(kid_of(old) in jwks_kids(s), "the retired key is still published")
+        t.eq(me(s, old)[0], 200, "a token of the retired key")
+        t.eq(me(s, new)[0], 200, "a token of the new key")
+        t.true(any(e.get("ev") == "gateway.signing_key_retired" for e in s.events()),
+               "the rotation was logged")
+
+
+@test
+def removed_member_is_denied_on_the_very_next_request(t):
+    with Slipway() as s:
+        email, password = admin_create(s, [])
+        _, _, body, _ = login(s, email, password)
+        access = body["accessToken"]
+        user_id = me(s, access)[2]["id"]
+        db_path = os.path.join(s.dir, "data", "gateway.db")
+        with sqlite3.connect(db_path, timeout=10) as db:  # an administrator's change
+            db.execute("INSERT INTO workspaces (id, name, personal, suspended, created_at)"
+                       " VALUES ('team-x', 'Team X', 0, 0, 0)")
+            db.execute("INSERT INTO memberships (workspace_id, user_id, role, created_at)"
+                       " VALUES ('team-x', ?, 'USER', 0)", (user_id,))
+        ws = {"X-Slipway-Workspace": "team-x"}
+        t.eq(me(s, access, headers=ws)[0], 200, "while a member")
+        with sqlite3.connect(db_path, timeout=10) as db:
+            db.execute("DELETE FROM memberships WHERE workspace_id = 'team-x'")
+        status, _, body = me(s, access, headers=ws)  # the same, still valid access token
+        t.eq(status, 403, body)
+        t.eq(body["error"]["code"], "forbidden")
 
 run()
