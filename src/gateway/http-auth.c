@@ -394,6 +394,8 @@ static int refresh_rotate(struct refresh *f, struct err *err)
     }
     if (rc == 0)
         rc = access_sign(f->g, row.user_id, row.family_id, &f->out, err);
+    gw_audit(f->g, slice_from_cstr(row.user_id), "auth.refresh", slice_from_cstr(row.family_id),
+             rc == 0 ? GW_OUTCOME_OK : GW_OUTCOME_ERROR, NULL);
     return rc;
 }
 

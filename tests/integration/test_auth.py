@@ -513,4 +513,26 @@ def removed_member_is_denied_on_the_very_next_request(t):
         t.eq(status, 403, body)
         t.eq(body["error"]["code"], "forbidden")
 
+
+@test
+def login_refresh_and_logout_are_in_the_audit_log(t):
+    with Slipway() as s:
+        email, password = admin_create(s, [])
+        _, _, body, _ = login(s, email, password)
+        user_id = me(s, body["accessToken"])[2]["id"]
+        status, _, body2, _ = set_cookies(s, "/auth/refresh", {"refreshToken": body["refreshToken"]})
+        t.eq(status, 200, body2)
+        status, _, _ = jpost(s, "/auth/logout", {"refreshToken": body2["refreshToken"]})
+        t.eq(status, 204)
+        login(s, email, "wrong password")
+        db_path = os.path.join(s.dir, "data", "gateway.db")
+        with sqlite3.connect(db_path, timeout=10) as db:
+            rows = db.execute("SELECT action, outcome, actor_user_id FROM audit_log"
+                              " ORDER BY at, id").fetchall()
+        seen = [(a, o) for a, o, actor in rows if actor == user_id or a == "auth.login"]
+        for want in [("auth.login", "ok"), ("auth.refresh", "ok"), ("auth.logout", "ok"),
+                     ("auth.login", "denied")]:
+            t.true(want in seen, f"{want} missing from the audit log: {rows}")
+        t.true(all(password not in str(r) for r in rows), "a password reached the audit log")
+
 run()
