@@ -261,8 +261,8 @@ static int user_create_printed(struct store *s, const char *email, const char *n
                                                      .password_hash = slice_from_cstr(phc)},
                                &u, err);
     if (rc == 0) {
-        fprintf(out, "slipway: %s %s; its password (shown once, change it): %s\n", why, u.email,
-                password);
+        fprintf(out, "slipway: %s %s; its password (shown only this once, keep it safe): %s\n", why,
+                u.email, password);
         fflush(out);
         LOG_INFO(&gw_log, "gateway.user_created", LF_STR("user", u.id), LF_STR("why", why),
                  LF_SECRET("password", password));

@@ -40,7 +40,7 @@ def cli(*args):
     return p.returncode, p.stdout, p.stderr
 
 
-PASSWORD_RE = re.compile(r"password \(shown once, change it\): (\S+)")
+PASSWORD_RE = re.compile(r"password \(shown only this once, keep it safe\): (\S+)")
 
 
 def admin_create(s, store_args, email=None, name=None):
