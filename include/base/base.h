@@ -112,6 +112,8 @@ struct slice slice_trim(struct slice s); /* strips ASCII spaces and tabs on both
 /* Splits <s> at the first <sep>: *head gets what is before, <s> what is after. Returns false
  * (and gives all of <s> to *head) when <sep> does not occur. */
 bool slice_split(struct slice *s, char sep, struct slice *head);
+/* 0..15 for a hexadecimal digit (either case), else -1. */
+int slice_hex_digit(char c);
 /* Decimal digits only, no sign, no spaces; ERR_INVALID on anything else, ERR_LIMIT past max. */
 int slice_to_u64(struct slice s, uint64_t *out) APP_MUST_CHECK;
 

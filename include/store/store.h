@@ -21,6 +21,10 @@ struct store_opts {
     const char *service;      /* for logs and errors: "gateway", "packager", … */
     unsigned max_conns;       /* connections kept at most, 0 = 4 */
     uint64_t busy_timeout_ms; /* how long to wait for a lock or a free connection, 0 = 5 s */
+    /* PostgreSQL: how long one statement may run before the server cancels it (ERR_TIMEOUT),
+     * 0 = no limit. Separate from busy_timeout_ms: a slow migration or DROP DATABASE on a
+     * loaded server is not a lock wait. */
+    uint64_t statement_timeout_ms;
 };
 
 struct store;

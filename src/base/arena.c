@@ -194,17 +194,6 @@ size_t arena_used(const struct arena *a)
     return a->used;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 int slice_percent_decode(struct arena *a, struct slice s, bool plus_is_space, struct slice *out)
 {
     char *p = arena_alloc(a, s.len + 1);
@@ -218,9 +207,10 @@ int slice_percent_decode(struct arena *a, struct slice s, bool plus_is_space, st
         if (c == '+' && plus_is_space) {
             c = ' ';
         } else if (c == '%') {
-            if (s.len - i < 3 || hexval(s.ptr[i + 1]) < 0 || hexval(s.ptr[i + 2]) < 0)
+            if (s.len - i < 3 || slice_hex_digit(s.ptr[i + 1]) < 0 ||
+                slice_hex_digit(s.ptr[i + 2]) < 0)
                 return ERR_INVALID;
-            c = (char)(hexval(s.ptr[i + 1]) << 4 | hexval(s.ptr[i + 2]));
+            c = (char)(slice_hex_digit(s.ptr[i + 1]) << 4 | slice_hex_digit(s.ptr[i + 2]));
             i += 2;
         }
         p[n++] = c;

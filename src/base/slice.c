@@ -85,3 +85,14 @@ int slice_to_u64(struct slice s, uint64_t *out)
         *out = v;
     return rc;
 }
+
+int slice_hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}

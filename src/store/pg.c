@@ -216,11 +216,11 @@ static int pg_connect(const struct store_opts *opts, struct store_conn **out, st
     rc = pg_open(opts->url, opts->service, busy, &pg, err);
     if (rc < 0)
         return rc;
-    /* lock_timeout is what busy_timeout means; statement_timeout bounds what else may hang */
+    /* lock_timeout is what busy_timeout means; statement_timeout is its own setting (0: none) */
     snprintf(setup, sizeof(setup),
              "SET synchronous_commit = on; SET statement_timeout = %" PRIu64
              "; SET lock_timeout = %" PRIu64,
-             busy, busy);
+             opts->statement_timeout_ms, busy);
     rc = exec_plain(pg, setup, err);
     if (rc < 0) {
         PQfinish(pg);

@@ -112,6 +112,7 @@ static int store_init_opts(struct store *s, const struct store_opts *opts, struc
     s->opts.service = xstrdup(opts->service ? opts->service : "");
     s->opts.max_conns = opts->max_conns ? opts->max_conns : DEFAULT_MAX_CONNS;
     s->opts.busy_timeout_ms = opts->busy_timeout_ms ? opts->busy_timeout_ms : DEFAULT_BUSY_MS;
+    s->opts.statement_timeout_ms = opts->statement_timeout_ms;
     store_url_redact(opts->url, &red);
     s->redacted = red.err ? xstrdup("(url too long)") : sbuf_take(&red, NULL);
     sbuf_release(&red);

@@ -142,8 +142,26 @@ TEST(pg_harness_started_a_server)
     CHECK_INT_EQ(store_query1(s, a, "SHOW synchronous_commit", NULL, 0, &r, &err), 0);
     CHECK_INT_EQ(r->nrows, 1);
     CHECK_STR_EQ(store_cell(r, 0, 0)->s.ptr, "on");
-    CHECK_INT_EQ(store_query1(s, a, "SHOW statement_timeout", NULL, 0, &r, &err), 0);
+    CHECK_INT_EQ(store_query1(s, a, "SHOW lock_timeout", NULL, 0, &r, &err), 0);
     CHECK_STR_EQ(store_cell(r, 0, 0)->s.ptr, "5s"); /* busy_timeout_ms 0 = 5 s */
+    CHECK_INT_EQ(store_query1(s, a, "SHOW statement_timeout", NULL, 0, &r, &err), 0);
+    CHECK_STR_EQ(store_cell(r, 0, 0)->s.ptr, "0"); /* statement_timeout_ms 0 = none */
+    arena_free(a);
+    store_close(s);
+}
+
+TEST(pg_statement_timeout_is_its_own_setting)
+{
+    struct store_opts o = {.url = pg_url(), .service = "test", .statement_timeout_ms = 2000};
+    struct arena *a = arena_new(NULL);
+    struct store_rows *r = NULL;
+    struct store *s = NULL;
+    struct err err = {0};
+
+    CHECK_INT_EQ(store_open(&o, &s, &err), 0);
+    CHECK_INT_EQ(store_query1(s, a, "SHOW statement_timeout", NULL, 0, &r, &err), 0);
+    CHECK_STR_EQ(store_cell(r, 0, 0)->s.ptr, "2s");
+    CHECK_INT_EQ(store_query1(s, a, "SELECT pg_sleep(3)", NULL, 0, &r, &err), ERR_TIMEOUT);
     arena_free(a);
     store_close(s);
 }
