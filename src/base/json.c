@@ -4,6 +4,7 @@
  */
 #include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "base/base.h"
 
@@ -284,10 +285,19 @@ void jw_uint(struct jw *w, uint64_t v)
 void jw_dbl(struct jw *w, double v)
 {
     before_value(w);
-    if (v != v || v - v != 0) /* NaN and infinities have no JSON form */
+    char buf[32];
+
+    if (v != v || v - v != 0) { /* NaN and infinities have no JSON form */
         sbuf_puts(w->out, "null");
-    else
-        sbuf_printf(w->out, "%.15g", v);
+        return;
+    }
+    /* the shortest form that reads back as the same double (at most 17 digits) */
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(buf, sizeof(buf), "%.*g", prec, v);
+        if (strtod(buf, NULL) == v)
+            break;
+    }
+    sbuf_puts(w->out, buf);
 }
 
 void jw_bool(struct jw *w, bool v)

@@ -66,7 +66,10 @@ void sbuf_commit(struct sbuf *b, size_t n)
 
 void sbuf_put(struct sbuf *b, const void *p, size_t n)
 {
-    if (n == 0 || !grow(b, n))
+    /* room already (and no error, and under max): the common case skips grow() */
+    if (n == 0)
+        return;
+    if ((n >= b->cap - b->len || b->err != 0 || n > b->max - b->len) && !grow(b, n))
         return;
     memcpy(b->buf + b->len, p, n);
     b->len += n;

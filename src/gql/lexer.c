@@ -351,8 +351,13 @@ static int lex_escape(struct gql_lexer *lx, const char *bs, const char **pp, cha
         *pp = p + 1;
         return 0;
     }
-    if (*p != 'u')
-        return fail_char(lx, p, "invalid escape sequence: \\ followed by");
+    if (*p != 'u') { /* the place is the backslash, where the bad sequence starts */
+        char d[32];
+
+        describe_char(p, lx->end, d, sizeof(d));
+        return gql_lexer_fail(lx, loc_at(lx, bs), ERR_INVALID,
+                              "invalid escape sequence: \\ followed by %s", d);
+    }
     p++;
     if (p < lx->end && *p == '{') {
         p++;

@@ -308,16 +308,20 @@ static struct gql_selection *parse_selection_set(struct gql_parser *p);
 static void parse_field(struct gql_parser *p, struct gql_selection *s)
 {
     s->kind = GQL_SEL_FIELD;
+    s->name_loc = p->lx.tok.loc;
     s->name = gql_parser_name(p);
     if (gql_parser_skip(p, GQL_T_COLON)) {
         s->alias = s->name;
+        s->name_loc = p->lx.tok.loc;
         s->name = gql_parser_name(p);
     }
     if (gql_parser_is(p, GQL_T_LPAREN))
         s->args = parse_argument_list(p, false, GQL_T_RPAREN, false);
     s->directives = gql_parse_directives(p, false);
-    if (gql_parser_is(p, GQL_T_LBRACE))
+    if (gql_parser_is(p, GQL_T_LBRACE)) {
+        s->selections_loc = p->lx.tok.loc;
         s->selections = parse_selection_set(p);
+    }
 }
 
 /* After "...": a spread `...Name`, or an inline fragment `... on T`, `... @d {`, `... {`. */
@@ -326,6 +330,7 @@ static void parse_fragment_selection(struct gql_parser *p, struct gql_selection 
     gql_parser_advance(p);
     if (gql_parser_is(p, GQL_T_NAME) && !gql_parser_is_name(p, "on")) {
         s->kind = GQL_SEL_SPREAD;
+        s->name_loc = p->lx.tok.loc;
         s->name = gql_parser_name(p);
         s->directives = gql_parse_directives(p, false);
         return;
@@ -333,9 +338,11 @@ static void parse_fragment_selection(struct gql_parser *p, struct gql_selection 
     s->kind = GQL_SEL_INLINE;
     if (gql_parser_is_name(p, "on")) {
         gql_parser_advance(p);
+        s->type_cond_loc = p->lx.tok.loc;
         s->type_cond = gql_parser_name(p);
     }
     s->directives = gql_parse_directives(p, false);
+    s->selections_loc = p->lx.tok.loc;
     s->selections = parse_selection_set(p);
 }
 
@@ -382,6 +389,7 @@ static struct gql_var_def *parse_var_defs(struct gql_parser *p)
         v->loc = p->lx.tok.loc;
         if (!gql_parser_expect(p, GQL_T_DOLLAR))
             return NULL;
+        v->name_loc = p->lx.tok.loc;
         v->name = gql_parser_name(p);
         if (!gql_parser_expect(p, GQL_T_COLON))
             return NULL;
@@ -406,8 +414,10 @@ static void parse_operation(struct gql_parser *p, struct gql_def *d)
             if (gql_parser_is_name(p, ops[i]))
                 d->op = (enum gql_op)i;
         gql_parser_advance(p);
-        if (gql_parser_is(p, GQL_T_NAME))
+        if (gql_parser_is(p, GQL_T_NAME)) {
+            d->name_loc = p->lx.tok.loc;
             d->name = gql_parser_name(p);
+        }
         if (gql_parser_is(p, GQL_T_LPAREN))
             d->var_defs = parse_var_defs(p);
         d->directives = gql_parse_directives(p, false);
@@ -423,12 +433,14 @@ static void parse_fragment(struct gql_parser *p, struct gql_def *d)
         gql_parser_fail(p, "a fragment cannot be named \"on\"");
         return;
     }
+    d->name_loc = p->lx.tok.loc;
     d->name = gql_parser_name(p);
     if (!gql_parser_is_name(p, "on")) {
         gql_parser_fail_expected(p, "\"on\"");
         return;
     }
     gql_parser_advance(p);
+    d->type_cond_loc = p->lx.tok.loc;
     d->type_cond = gql_parser_name(p);
     d->directives = gql_parse_directives(p, false);
     d->selections = parse_selection_set(p);

@@ -59,8 +59,6 @@ void gql_print_string(struct sbuf *out, struct slice s)
     sbuf_putc(out, '"');
 }
 
-static void print_value(struct sbuf *out, const struct gql_value *v);
-
 static void print_args(struct sbuf *out, const struct gql_argument *a, const char *open,
                        const char *close)
 {
@@ -68,12 +66,12 @@ static void print_args(struct sbuf *out, const struct gql_argument *a, const cha
     for (; a != NULL; a = a->next) {
         put_slice(out, a->name);
         put(out, ":", 1);
-        print_value(out, a->value);
+        gql_print_value(out, a->value);
     }
     put_cstr(out, close);
 }
 
-static void print_value(struct sbuf *out, const struct gql_value *v)
+void gql_print_value(struct sbuf *out, const struct gql_value *v)
 {
     switch (v->kind) {
     case GQL_VALUE_VARIABLE:
@@ -92,7 +90,7 @@ static void print_value(struct sbuf *out, const struct gql_value *v)
     case GQL_VALUE_LIST:
         put(out, "[", 1);
         for (const struct gql_value *i = v->items; i != NULL; i = i->next)
-            print_value(out, i);
+            gql_print_value(out, i);
         put(out, "]", 1);
         break;
     case GQL_VALUE_OBJECT:
@@ -171,7 +169,7 @@ static void print_operation(struct sbuf *out, const struct gql_def *d, bool firs
             print_type(out, v->type);
             if (v->default_value != NULL) {
                 put(out, "=", 1);
-                print_value(out, v->default_value);
+                gql_print_value(out, v->default_value);
             }
             print_directives(out, v->directives);
         }
@@ -200,7 +198,7 @@ static void print_input_values(struct sbuf *out, const struct gql_input_value *i
         print_type(out, iv->type);
         if (iv->default_value != NULL) {
             put(out, "=", 1);
-            print_value(out, iv->default_value);
+            gql_print_value(out, iv->default_value);
         }
         print_directives(out, iv->directives);
     }

@@ -5,28 +5,6 @@
  */
 #include "gql/gql-int.h"
 
-static const char *const directive_locations[] = {
-    "QUERY",
-    "MUTATION",
-    "SUBSCRIPTION",
-    "FIELD",
-    "FRAGMENT_DEFINITION",
-    "FRAGMENT_SPREAD",
-    "INLINE_FRAGMENT",
-    "VARIABLE_DEFINITION",
-    "SCHEMA",
-    "SCALAR",
-    "OBJECT",
-    "FIELD_DEFINITION",
-    "ARGUMENT_DEFINITION",
-    "INTERFACE",
-    "UNION",
-    "ENUM",
-    "ENUM_VALUE",
-    "INPUT_OBJECT",
-    "INPUT_FIELD_DEFINITION",
-};
-
 static bool is_string(const struct gql_parser *p)
 {
     return gql_parser_is(p, GQL_T_STRING) || gql_parser_is(p, GQL_T_BLOCK_STRING);
@@ -238,8 +216,8 @@ static void parse_input(struct gql_parser *p, struct gql_def *d)
 
 static bool is_directive_location(struct slice s)
 {
-    for (size_t i = 0; i < ARRAY_LEN(directive_locations); i++)
-        if (slice_eq_cstr(s, directive_locations[i]))
+    for (size_t i = 0; i < GQL_DL_COUNT; i++)
+        if (slice_eq_cstr(s, gql_dir_loc_names[i]))
             return true;
     return false;
 }

@@ -143,7 +143,7 @@ TEST(lexer_string_errors)
     LEX_FAILS("\"abc", "1:5: unterminated string");
     LEX_FAILS("{ f(a: \"abc\n\")", "1:12: unterminated string");
     LEX_FAILS("\"a\\", "1:4: unterminated string");
-    LEX_FAILS("\"a\\qb\"", "1:4: invalid escape sequence: \\ followed by \"q\"");
+    LEX_FAILS("\"a\\qb\"", "1:3: invalid escape sequence: \\ followed by \"q\"");
     LEX_FAILS("\"\\uD83D\"", "1:2: invalid Unicode escape sequence: lone surrogate");
     LEX_FAILS("\"\\uD83Dx\\uDE00\"", "1:2: invalid Unicode escape sequence: lone surrogate");
     LEX_FAILS("\"ok \\uDE00\"", "1:5: invalid Unicode escape sequence: lone surrogate");
