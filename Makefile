@@ -49,6 +49,11 @@ endif
 MODULES ?= base auth gql http obs store gateway
 LIB_SRC := $(foreach m,$(MODULES),$(wildcard src/$(m)/*.c)) $(EXTRA_SRC)
 LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o)
+# The gateway's GraphQL schema is compiled in: scripts/embed turns schema/*.graphql into C.
+ifneq ($(filter gateway,$(MODULES)),)
+SCHEMA_SDL := $(sort $(wildcard schema/*.graphql))
+LIB_OBJ += $(B)/gen/schema.o
+endif
 LIB := $(B)/libslipway.a
 BIN := $(B)/bin/slipway
 
@@ -69,6 +74,14 @@ bin: $(BIN)
 
 $(B)/%.o: %.c
 	@mkdir -p $(@D)
+	@echo "  CC      $<"
+	@$(CC) $(CFLAGS) -c -o $@ $<
+
+$(B)/gen/schema.c: $(SCHEMA_SDL) scripts/embed
+	@mkdir -p $(@D)
+	@echo "  EMBED   $(SCHEMA_SDL)"
+	@scripts/embed $@ $(SCHEMA_SDL)
+$(B)/gen/schema.o: $(B)/gen/schema.c
 	@echo "  CC      $<"
 	@$(CC) $(CFLAGS) -c -o $@ $<
 

@@ -1,9 +1,10 @@
 /*
  * gateway: API, identity, sessions, workspaces.
  *
- * What main.c sees: a gateway made once at start (migrations, signing keys), the first-run
- * administrator, the HTTP routes of identity (/auth/login, /auth/refresh, /auth/logout,
- * /auth/me, /.well-known/jwks.json) and the `slipway admin create` command.
+ * What main.c sees: a gateway made once at start (migrations, signing keys, the GraphQL schema),
+ * the first-run administrator, the HTTP routes of identity (/auth/login, /auth/refresh,
+ * /auth/logout, /auth/me, /.well-known/jwks.json) and of the API (/graphql: GraphQL over HTTP
+ * and over WebSocket, docs/graphql.md), and the `slipway admin create` command.
  */
 #ifndef SLIPWAY_GATEWAY_H
 #define SLIPWAY_GATEWAY_H
@@ -19,6 +20,16 @@ struct gw_cfg {
     int64_t login_burst;     /* logins a client address may make at once */
     int64_t key_rotation_ms; /* age at which the signing key is replaced */
     int64_t maintenance_ms;  /* how often gw_maintain() should run */
+    /* GraphQL (docs/graphql.md): limits on a document, the per-loop cache of prepared
+     * documents, request size, and the WebSocket transport. */
+    int64_t gql_max_bytes, gql_max_tokens, gql_max_depth;
+    int64_t gql_max_aliases, gql_max_field_depth, gql_max_cost;
+    int64_t gql_cache_entries;
+    int64_t gql_max_body;       /* POST body, GET variables, WebSocket message */
+    int64_t ws_init_timeout_ms; /* connection_init must come within this */
+    int64_t ws_send_buffer;     /* bytes queued for a slow reader before it is closed */
+    int64_t ws_max_operations;  /* operations one connection may run at once */
+    int64_t ws_recheck_ms;      /* how often streams' sessions and memberships are checked */
 };
 /* The gateway.* keys (bounds, defaults, docs) filling <target>. */
 struct cfg_section gw_cfg_section(struct gw_cfg *target);
@@ -31,7 +42,8 @@ struct gw_deps {
     const struct gw_cfg *cfg; /* NULL: the defaults */
 };
 
-/* Blocking, at start: applies the gateway's migrations and loads the signing keys into a
+/* Blocking, at start: builds the GraphQL schema (a broken schema or a root field without a
+ * resolver fails here), applies the gateway's migrations and loads the signing keys into a
  * keyring; makes and stores the first key, or a new current key when the current one is
  * older than 30 days (the old one then verifies for AUTH_ACCESS_TTL + 60 s more). <d>'s
  * store and pool are borrowed and must outlive the gateway. On success *out belongs to the
@@ -40,7 +52,7 @@ int gw_new(const struct gw_deps *d, struct gw **out, struct err *err) APP_MUST_C
 /* Blocking: when no user exists, creates admin@localhost with a random password printed once
  * to <out> (and nowhere else: never logged), and audits it. 0 or a store error. */
 int gw_first_run(struct gw *g, FILE *out, struct err *err) APP_MUST_CHECK;
-/* Adds the identity routes to <r>; <g> must outlive the server. */
+/* Adds the identity routes and /graphql to <r>; <g> must outlive the server. */
 int gw_routes_add(struct gw *g, struct http_router *r, struct err *err) APP_MUST_CHECK;
 /* Blocking, every cfg->maintenance_ms (main.c calls it from its own thread): replaces the
  * signing key once it is older than cfg->key_rotation_ms (the old one keeps verifying until

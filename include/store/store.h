@@ -144,4 +144,28 @@ int store_ping(struct store *s, struct err *err) APP_MUST_CHECK;
 /* Redacts the password of <url> into <out> ("postgres://gw:***@127.0.0.1:5432/gateway"). */
 void store_url_redact(const char *url, struct sbuf *out);
 
+/* ---------------------------------------------------------------- watching for commits */
+
+/*
+ * What a SQLite database looked like at one moment: two equal stamps read at two moments mean
+ * nothing at all was committed between them, by any connection of any process (in WAL mode
+ * every commit rewrites the WAL index header in the database's shared memory, and the stamp
+ * is a copy of it). Lets a cache of what was read stay valid until the next commit, which a
+ * write through this process, `slipway admin create` or sqlite3 by hand all make.
+ */
+struct store_stamp {
+    uint32_t hdr[12]; /* the WAL index header (its first copy), as SQLite's file format has it */
+};
+struct store_watch;
+/* Start-up, blocking. A watch of <s>'s database, or NULL with <why> saying why:
+ * ERR_UNAVAILABLE for PostgreSQL (other processes may write where no stamp shows it) or a
+ * SQLite database that is not a file with a WAL index; another code when SQLite failed. */
+struct store_watch *store_watch_open(struct store *s, struct err *why);
+/* After every thread that reads it has stopped. NULL is fine. */
+void store_watch_close(struct store_watch *w);
+/* Any thread, no lock, no system call: the stamp now. What is read from the database after
+ * this call is read after the stamp. */
+void store_watch_read(const struct store_watch *w, struct store_stamp *out);
+bool store_stamp_eq(const struct store_stamp *a, const struct store_stamp *b);
+
 #endif

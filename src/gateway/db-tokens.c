@@ -2,6 +2,7 @@
  * gateway identity data layer: refresh tokens (rotation with reuse detection), API tokens,
  * signing keys, login attempts (lockout) and the audit log. See gw-int.h for the contracts.
  */
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "base/base.h"
@@ -510,6 +511,7 @@ static const char *const outcome_names[] = {"ok", "denied", "error"};
 static int audit_check(const struct gw_audit_new *in, struct err *err)
 {
     const struct gw_field fields[] = {
+        {"id", in->id ? slice_from_cstr(in->id) : SLICE_NULL, 36, true},
         {"actor_user_id", in->actor_user_id, GW_ID_MAX, true},
         {"workspace_id", in->workspace_id, GW_ID_MAX, true},
         {"action", in->action, GW_ACTION_MAX, false},
@@ -535,7 +537,10 @@ int gw_db_audit_append(struct store *s, const struct gw_audit_new *in, struct er
 
     if (rc < 0)
         return rc;
-    id_new(id);
+    if (in->id != NULL)
+        snprintf(id, sizeof(id), "%s", in->id);
+    else
+        id_new(id);
     struct store_val v[] = {SV_CSTR(id),
                             SV_INT(in->at != 0 ? in->at : (int64_t)time_wall_ms()),
                             gw_db_text_or_null(in->actor_user_id),

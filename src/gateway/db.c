@@ -561,6 +561,55 @@ int gw_db_workspace_list_for_user(struct store *s, struct arena *a, struct slice
     return gw_db_rows_array(a, r, sizeof(**out), workspace_fill, (void **)out, n, err);
 }
 
+/* ---------------------------------------------------------------- the caller, at once */
+
+/* Columns of the workspace of a caller row, after the user's and the session's. */
+#define CALLER_WS_AT 9
+
+static void caller_ws_fill(const struct store_rows *r, size_t i, void *item)
+{
+    struct gw_workspace *w = item;
+
+    w->id = gw_db_str(r, i, CALLER_WS_AT);
+    w->name = gw_db_str(r, i, CALLER_WS_AT + 1);
+    w->personal = gw_db_int(r, i, CALLER_WS_AT + 2) != 0;
+    w->suspended = gw_db_int(r, i, CALLER_WS_AT + 3) != 0;
+    w->created_at = gw_db_int(r, i, CALLER_WS_AT + 4);
+    w->role = role_parse(gw_db_str(r, i, CALLER_WS_AT + 5));
+}
+
+int gw_db_caller_get(struct store *s, struct arena *a, struct slice user, struct slice family_id,
+                     int64_t now, struct gw_caller_row *out, struct err *err)
+{
+    struct store_val v[] = {gw_db_text_or_null(family_id), SV_INT(now), SV_TEXT(user)};
+    struct store_rows *r;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    if ((rc = check_id("user", user, err)) < 0 ||
+        (family_id.ptr != NULL && (rc = check_id("family_id", family_id, err)) < 0))
+        return rc;
+    /* One row per membership (one with NULL workspace columns when there is none). */
+    rc = store_query1(s, a,
+                      "SELECT " USER_COLS ", (SELECT t.expires_at FROM refresh_tokens t"
+                      " WHERE t.family_id = ? AND t.user_id = u.id AND t.revoked_at IS NULL"
+                      " AND t.expires_at > ? LIMIT 1), " WS_COLS ", m.role FROM users u"
+                      " LEFT JOIN memberships m ON m.user_id = u.id"
+                      " LEFT JOIN workspaces w ON w.id = m.workspace_id WHERE u.id = ?"
+                      " ORDER BY m.created_at, w.id",
+                      v, ARRAY_LEN(v), &r, err);
+    if (rc < 0)
+        return rc;
+    if (r->nrows == 0)
+        return err_set(err, ERR_NOTFOUND, "user not found");
+    user_from_row(r, &out->user);
+    out->live_until = gw_db_int(r, 0, 8);
+    if (store_cell(r, 0, CALLER_WS_AT)->type == STORE_T_NULL)
+        return 0;
+    return gw_db_rows_array(a, r, sizeof(*out->workspaces), caller_ws_fill,
+                            (void **)&out->workspaces, &out->nworkspaces, err);
+}
+
 /* ---------------------------------------------------------------- memberships */
 
 int gw_db_member_role(struct store *s, struct slice ws, struct slice user, enum gw_role *role,

@@ -1,6 +1,6 @@
 /*
- * gateway: the object main.c holds. Start-up (migrations, signing keys), the first-run
- * administrator, `slipway admin create`, and the audit helper the handlers share.
+ * gateway: the object main.c holds. Start-up (migrations, signing keys, the GraphQL schema),
+ * the first-run administrator, `slipway admin create`, and the audit helper the handlers share.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -26,6 +26,41 @@ static const struct cfg_key gw_cfg_keys[] = {
                  "the tokens it signed until they expire."),
     CFG_DURATION("gateway.maintenance_interval", struct gw_cfg, maintenance_ms, 3600000, 1000,
                  86400000, 0, "How often the gateway checks whether its signing key is due."),
+    CFG_SIZE("gateway.graphql_max_bytes", struct gw_cfg, gql_max_bytes, 1 << 20, 64, 64 << 20, 0,
+             "Longest GraphQL document (the query text); a longer one is refused before "
+             "parsing with a QUERY_TOO_COMPLEX error."),
+    CFG_INT("gateway.graphql_max_tokens", struct gw_cfg, gql_max_tokens, 100000, 8, 100000000, 0,
+            "Lexical tokens a GraphQL document may have."),
+    CFG_INT("gateway.graphql_max_depth", struct gw_cfg, gql_max_depth, 128, 2, 4096, 0,
+            "Deepest nesting of selection sets, lists and input objects while parsing a "
+            "document."),
+    CFG_INT("gateway.graphql_max_aliases", struct gw_cfg, gql_max_aliases, 100, 1, 1000000, 0,
+            "Aliased fields an operation may hold (fragments counted where they are used)."),
+    CFG_INT("gateway.graphql_max_field_depth", struct gw_cfg, gql_max_field_depth, 24, 1, 4096, 0,
+            "Fields an operation may nest inside one another."),
+    CFG_INT("gateway.graphql_max_cost", struct gw_cfg, gql_max_cost, 20000, 1, 1000000000, 0,
+            "Fields an operation may execute, each counted once per place it runs."),
+    CFG_INT("gateway.graphql_cache_entries", struct gw_cfg, gql_cache_entries, 512, 1, 1000000, 0,
+            "Prepared (parsed and validated) documents each event loop keeps, least recently "
+            "used dropped first."),
+    CFG_SIZE("gateway.graphql_max_body", struct gw_cfg, gql_max_body, 2 << 20, 1024, 256 << 20, 0,
+             "Largest GraphQL request: a POST body, a GET's variables, a WebSocket message "
+             "(query and variables together); more gets 413 or closes the socket with 1009."),
+    CFG_DURATION("gateway.graphql_ws_init_timeout", struct gw_cfg, ws_init_timeout_ms, 10000, 100,
+                 3600000, 0,
+                 "Time a GraphQL WebSocket client has to send connection_init; then it is "
+                 "closed with 4408."),
+    CFG_SIZE("gateway.graphql_ws_send_buffer", struct gw_cfg, ws_send_buffer, 1 << 20, 4096,
+             1LL << 30, 0,
+             "Bytes of messages waiting for a GraphQL WebSocket client that reads too slowly; "
+             "past this it is closed with 1008, never silently skipped."),
+    CFG_INT("gateway.graphql_ws_max_operations", struct gw_cfg, ws_max_operations, 100, 1, 100000,
+            0, "Operations (running subscriptions included) one WebSocket connection may hold."),
+    CFG_DURATION("gateway.graphql_ws_recheck_interval", struct gw_cfg, ws_recheck_ms, 60000, 1000,
+                 86400000, 0,
+                 "How often a WebSocket connection with running subscriptions has its session "
+                 "and membership checked again: an ended session closes it with 4403, a lost "
+                 "membership ends its streams. Removals made through the API act at once."),
 };
 
 struct cfg_section gw_cfg_section(struct gw_cfg *target)
@@ -168,13 +203,67 @@ static void vcache_destroy(void *c)
     auth_vcache_free(c);
 }
 
+/* <d>'s configuration, or the defaults of the table when it has none. */
+static void cfg_copy(const struct gw_deps *d, struct gw_cfg *out)
+{
+    struct cfg *c;
+
+    if (d->cfg != NULL) {
+        *out = *d->cfg;
+        return;
+    }
+    c = cfg_new();
+    cfg_add(c, &(struct cfg_section){"gateway", gw_cfg_keys, ARRAY_LEN(gw_cfg_keys), out});
+    cfg_free(c); /* gw_cfg holds no strings */
+}
+
+static void gql_cache_destroy(void *c)
+{
+    gql_cache_free(c);
+}
+
+/* The GraphQL side: limits, the per-loop document cache's key, events, the schema. */
+static int gql_setup(struct gw *g, struct err *err)
+{
+    const struct gw_cfg *c = &g->cfg;
+
+    g->limits = (struct gql_limits){.max_bytes = (size_t)c->gql_max_bytes,
+                                    .max_tokens = (size_t)c->gql_max_tokens,
+                                    .max_depth = (unsigned)c->gql_max_depth,
+                                    .max_aliases = (unsigned)c->gql_max_aliases,
+                                    .max_field_depth = (unsigned)c->gql_max_field_depth,
+                                    .max_cost = (uint64_t)c->gql_max_cost};
+    if (pthread_key_create(&g->gql_cache_key, gql_cache_destroy) != 0)
+        return err_set(err, ERR_INTERNAL, "gateway: no thread-specific key for the GraphQL cache");
+    g->gql_cache_key_made = true;
+    g->events = gw_events_new();
+    return gw_api_new(g, err);
+}
+
+/* The caller cache, when the store can say that nothing was written (SQLite). */
+static int caller_cache_setup(struct gw *g, struct err *err)
+{
+    struct err why = {0};
+    int rc;
+
+    g->watch = store_watch_open(g->store, &why);
+    if (g->watch == NULL && why.code != ERR_UNAVAILABLE)
+        LOG_WARN(&gw_log, "gateway.caller_cache", LF_BOOL("enabled", false),
+                 LF_STR("why", why.msg));
+    else if (g->watch == NULL)
+        LOG_INFO(&gw_log, "gateway.caller_cache", LF_BOOL("enabled", false),
+                 LF_STR("why", why.msg));
+    if (g->watch == NULL)
+        return 0;
+    if ((rc = gw_ccache_setup(g, err)) < 0)
+        return rc;
+    LOG_INFO(&gw_log, "gateway.caller_cache", LF_BOOL("enabled", true),
+             LF_STR("why", "SQLite: every commit, of any process, is seen at once"));
+    return 0;
+}
+
 int gw_new(const struct gw_deps *d, struct gw **out, struct err *err)
 {
-    struct gw_cfg defaults = {.login_rate = 10,
-                              .login_burst = 20,
-                              .key_rotation_ms = 30LL * 86400000,
-                              .maintenance_ms = 3600000};
-    const struct gw_cfg *cfg = d->cfg ? d->cfg : &defaults;
     struct gw *g;
     int rc;
 
@@ -182,19 +271,21 @@ int gw_new(const struct gw_deps *d, struct gw **out, struct err *err)
         return err_set(err, ERR_INVALID, "issuer: must be 1..%d bytes", AUTH_CLAIM_MAX - 1);
     g = xcalloc(1, sizeof(*g));
 
+    cfg_copy(d, &g->cfg);
     g->store = d->store;
     g->workers = d->workers;
     g->issuer = xstrdup(d->issuer);
-    g->key_max_age_ms = cfg->key_rotation_ms;
+    g->key_max_age_ms = g->cfg.key_rotation_ms;
     g->ring = auth_keyring_new();
     g->login_limit = xmalloc(sizeof(*g->login_limit));
-    gw_limiter_init(g->login_limit, (uint32_t)cfg->login_rate, (uint32_t)cfg->login_burst);
+    gw_limiter_init(g->login_limit, (uint32_t)g->cfg.login_rate, (uint32_t)g->cfg.login_burst);
     if (pthread_key_create(&g->vcache_key, vcache_destroy) != 0) {
         rc = err_set(err, ERR_INTERNAL, "gateway: no thread-specific key for the token cache");
         goto fail;
     }
     g->vcache_key_made = true;
-    if ((rc = gw_db_migrate(g->store, err)) < 0 || (rc = keys_setup(g, err)) < 0)
+    if ((rc = gql_setup(g, err)) < 0 || (rc = gw_db_migrate(g->store, err)) < 0 ||
+        (rc = keys_setup(g, err)) < 0 || (rc = caller_cache_setup(g, err)) < 0)
         goto fail;
     *out = g;
     return 0;
@@ -213,6 +304,17 @@ void gw_free(struct gw *g)
         auth_vcache_free(c); /* this thread's, if it verified anything */
         pthread_key_delete(g->vcache_key);
     }
+    if (g->gql_cache_key_made) {
+        gql_cache_free(pthread_getspecific(g->gql_cache_key));
+        pthread_key_delete(g->gql_cache_key);
+    }
+    if (g->ccache_key_made) {
+        gw_ccache_free(pthread_getspecific(g->ccache_key));
+        pthread_key_delete(g->ccache_key);
+    }
+    store_watch_close(g->watch); /* after the loops: nothing reads it any more */
+    gw_api_free(g);
+    gw_events_free(g->events);
     auth_keyring_free(g->ring);
     free(g->login_limit);
     free(g->issuer);
@@ -221,7 +323,9 @@ void gw_free(struct gw *g)
 
 int gw_routes_add(struct gw *g, struct http_router *r, struct err *err)
 {
-    return gw_auth_routes_add(g, r, err);
+    int rc = gw_auth_routes_add(g, r, err);
+
+    return rc < 0 ? rc : gw_graphql_routes_add(g, r, err);
 }
 
 /* ---------------------------------------------------------------- audit */
@@ -229,16 +333,56 @@ int gw_routes_add(struct gw *g, struct http_router *r, struct err *err)
 void gw_audit(struct gw *g, struct slice actor, const char *action, struct slice target,
               enum gw_outcome outcome, const char *detail_json)
 {
-    struct gw_audit_new in = {.actor_user_id = actor,
+    gw_audit_ws(g, actor, SLICE_NULL, action, target, outcome, detail_json);
+}
+
+static const char *const outcome_names[] = {"ok", "denied", "error"};
+
+/* A NUL-terminated copy of <s> in <buf> (cut to fit), or NULL when <s> is none. */
+static const char *cstr(struct slice s, char *buf, size_t n)
+{
+    if (s.ptr == NULL)
+        return NULL;
+    snprintf(buf, n, SLICE_FMT, SLICE_ARG(s));
+    return buf;
+}
+
+void gw_audit_ws(struct gw *g, struct slice actor, struct slice ws, const char *action,
+                 struct slice target, enum gw_outcome outcome, const char *detail_json)
+{
+    char id[37], actor_buf[GW_ID_MAX + 1], ws_buf[GW_ID_MAX + 1], target_buf[GW_TARGET_MAX + 1];
+    struct gw_audit_new in = {.id = id,
+                              .at = (int64_t)time_wall_ms(),
+                              .actor_user_id = actor,
+                              .workspace_id = ws,
                               .action = slice_from_cstr(action),
                               .target = target,
                               .detail = slice_from_cstr(detail_json),
                               .outcome = outcome};
     struct err err = {0};
 
-    if (gw_db_audit_append(g->store, &in, &err) < 0)
+    id_new(id);
+    if (gw_db_audit_append(g->store, &in, &err) < 0) {
         LOG_ERROR(&gw_log, "gateway.audit_failed", LF_STR("action", action),
                   LF_STR("error", err.msg));
+        return;
+    }
+    if (ws.ptr == NULL || (unsigned)outcome >= ARRAY_LEN(outcome_names))
+        return;
+    /* The entry was checked by the append: every field fits its buffer. */
+    gw_events_publish(
+        g->events,
+        &(struct gw_event){
+            .kind = GW_EV_AUDIT,
+            .workspace = cstr(ws, ws_buf, sizeof(ws_buf)),
+            .audit = {.id = id,
+                      .actor_user_id = cstr(actor, actor_buf, sizeof(actor_buf)),
+                      .workspace_id = ws_buf,
+                      .action = action,
+                      .target = target.ptr ? cstr(target, target_buf, sizeof(target_buf)) : "",
+                      .outcome = outcome_names[outcome],
+                      .detail = detail_json ? detail_json : "",
+                      .at = in.at}});
 }
 
 /* ---------------------------------------------------------------- users with a printed password */

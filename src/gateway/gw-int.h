@@ -16,6 +16,8 @@
 
 #include "auth/auth.h"
 #include "base/base.h"
+#include "gateway/gateway.h"
+#include "gql/gql.h"
 #include "http/http.h"
 #include "store/store.h"
 
@@ -187,6 +189,20 @@ int gw_db_refresh_get(struct store *s, struct arena *a, struct slice hash, struc
  * neither revoked nor expired at <now>, and the user is not disabled. */
 int gw_db_session_active(struct store *s, struct slice family_id, struct slice user, int64_t now,
                          bool *active, struct err *err) APP_MUST_CHECK;
+/* What the per-request check needs (gw_caller_load), read in one statement: <user>, every
+ * workspace the user belongs to (oldest membership first, with the role held there) and, when
+ * <family_id> ptr is not NULL, live_until: the expiry (ms) of one of that session's tokens of
+ * <user> that are neither revoked nor expired at <now> (the first found, not always the
+ * latest; 0 when there is none). Unless something is written, the session lives at least
+ * until then. ERR_NOTFOUND when the user does not exist. */
+struct gw_caller_row {
+    struct gw_user user;
+    struct gw_workspace *workspaces;
+    size_t nworkspaces;
+    int64_t live_until;
+};
+int gw_db_caller_get(struct store *s, struct arena *a, struct slice user, struct slice family_id,
+                     int64_t now, struct gw_caller_row *out, struct err *err) APP_MUST_CHECK;
 
 /* ---------------------------------------------------------------- API tokens */
 
@@ -246,6 +262,7 @@ int gw_db_login_locked(struct store *s, struct slice key, int64_t now, int64_t *
 
 enum gw_outcome { GW_OUTCOME_OK, GW_OUTCOME_DENIED, GW_OUTCOME_ERROR };
 struct gw_audit_new {
+    const char *id;                           /* NULL = a new one */
     int64_t at;                               /* 0 = now */
     struct slice actor_user_id, workspace_id; /* optional */
     struct slice action, target, detail;
@@ -316,9 +333,13 @@ struct gw_limiter {
     _Atomic uint64_t slots[GW_LIMITER_SLOTS];
 };
 
+struct gw_events;
+struct store_watch;
+
 struct gw {
     struct store *store;  /* borrowed */
     struct pool *workers; /* borrowed */
+    struct gw_cfg cfg;    /* a copy; no strings in it */
     char *issuer;         /* owned */
     struct auth_keyring *ring;
     struct gw_limiter *login_limit;
@@ -327,6 +348,16 @@ struct gw {
     int64_t key_max_age_ms;
     char current_kid[AUTH_KID_LEN + 1]; /* the signing key; start-up and gw_maintain() only */
     int64_t current_since_ms;
+    /* GraphQL */
+    struct gql_schema *schema; /* built and bound at gw_new(), read-only afterwards */
+    struct gql_limits limits;
+    pthread_key_t gql_cache_key; /* each loop thread's struct gql_cache, freed at thread exit */
+    bool gql_cache_key_made;
+    struct gw_events *events; /* audit entries and access changes, to subscribers' loops */
+    /* The caller cache (caller-cache.c): NULL watch = off (PostgreSQL) */
+    struct store_watch *watch;
+    pthread_key_t ccache_key; /* each loop thread's struct gw_ccache, freed at thread exit */
+    bool ccache_key_made;
 };
 
 /* One bucket packed in 64 bits: 40 bits of (time of the last take in ms + 1), 24 bits of tokens
@@ -358,26 +389,29 @@ int gw_password_generate(char out[GW_PASSWORD_LEN + 1], struct err *err) APP_MUS
 /* ---------------------------------------------------------------- authentication */
 
 enum gw_cred { GW_CRED_NONE, GW_CRED_JWT, GW_CRED_PAT };
-/* Who is calling. Filled in two steps: gw_authn_begin() on the loop (reads the credential,
- * checks a JWT's signature through the thread's verified-token cache), then gw_authn_finish()
- * in the handler's work on the pool (a PAT's lookup, a JWT session's liveness). */
+/* Who is calling. Filled in two steps: gw_authn_begin() (or gw_authn_token()) on the loop
+ * (reads the credential, checks a JWT's signature through the thread's verified-token cache),
+ * then gw_caller_load() in the handler's work on the pool (a PAT's lookup, a JWT session's
+ * liveness), or gw_ccache_load() on the loop. */
 struct gw_authn {
     enum gw_cred kind;
     struct auth_claims claims;        /* GW_CRED_JWT */
     char pat_hash[AUTH_HASH_HEX + 1]; /* GW_CRED_PAT */
-    const char *user_id;              /* after gw_authn_finish(), in its arena */
+    const char *user_id;              /* after gw_caller_load(), in its arena */
     const char *session;              /* the refresh family (JWT), or NULL (PAT) */
+    int64_t live_until; /* JWT, after gw_caller_load(): the session lives until then (ms) */
 };
 /* Loop only. Takes "Authorization: Bearer <jwt>", "Bearer slp_…" (a personal access token)
  * or else the slipway_access cookie. 0, or ERR_UNAUTHENTICATED saying why (never quoting
  * the token): answer it with gw_respond_unauthenticated(). */
 int gw_authn_begin(struct gw *g, struct http_req *req, struct gw_authn *out,
                    struct err *err) APP_MUST_CHECK;
-/* Worker only (blocks). A PAT must exist and be valid; a JWT's session must be alive (not
- * logged out, not revoked by refresh-token reuse) and its user not disabled. 0,
- * ERR_UNAUTHENTICATED, or a store error. */
-int gw_authn_finish(struct gw *g, struct arena *a, struct gw_authn *in,
-                    struct err *err) APP_MUST_CHECK;
+/* Loop only. gw_authn_begin() for a bearer token that came another way (a WebSocket's
+ * connection_init); <token> ptr NULL is "no credential". */
+int gw_authn_token(struct gw *g, struct slice token, struct gw_authn *out,
+                   struct err *err) APP_MUST_CHECK;
+/* True when <req> carries a credential at all (an Authorization header or the access cookie). */
+bool gw_authn_present(struct http_req *req);
 /* 401 with WWW-Authenticate: Bearer and <err>'s message (any other code: http_respond_err). */
 void gw_respond_unauthenticated(struct http_req *req, const struct err *err);
 /* The verified-token cache of the calling thread (made on first use). */
@@ -388,5 +422,260 @@ int gw_auth_routes_add(struct gw *g, struct http_router *r, struct err *err) APP
 /* Appends an audit entry, logging (not failing) when the store refuses. Worker only. */
 void gw_audit(struct gw *g, struct slice actor, const char *action, struct slice target,
               enum gw_outcome outcome, const char *detail_json);
+/* gw_audit() in workspace <ws> (ptr NULL: none); once written, the entry also goes to the
+ * workspace's subscribers (events.c). */
+void gw_audit_ws(struct gw *g, struct slice actor, struct slice ws, const char *action,
+                 struct slice target, enum gw_outcome outcome, const char *detail_json);
+
+/* ---------------------------------------------------------------- the caller cache
+ * Who called, kept per event loop (caller-cache.c), so that a request whose caller was loaded
+ * before is answered without the worker pool or the store. An entry holds only while nothing
+ * at all has been committed to the gateway's database since it was read: the database's
+ * stamp (store_watch_read) is compared on every use. Every commit changes it (SQLite's WAL index,
+ * shared by every connection of every process), so a write through this gateway, by
+ * `slipway admin create` or by hand is seen by the very next request. PostgreSQL has no such
+ * version (several gateways may share the database): there is no watch, and every request
+ * asks the store. See docs/auth.md, "Sessions". */
+
+/* Entries each loop keeps, and the most bytes one may take (a user with so many workspaces
+ * that it would take more is loaded from the store every time): at most 16 MiB per loop,
+ * about 0.5 KiB an entry for a user with a few workspaces. */
+#define GW_CCACHE_SETS      256
+#define GW_CCACHE_WAYS      4
+#define GW_CCACHE_ENTRY_MAX (16u << 10)
+struct gw_ccache;
+struct gw_caller;
+/* Loop only. When this loop keeps the session of c->who (a JWT; PATs are always looked up),
+ * the database is unchanged since it was read and the session still lives: fills <c> as
+ * gw_caller_load() would (in <a>, with the membership of <ws>) and returns true with *rc 0,
+ * ERR_FORBIDDEN or ERR_LIMIT (in <err>). false: ask gw_caller_load() on the pool. */
+bool gw_ccache_load(struct gw *g, struct gw_caller *c, struct arena *a, struct slice ws, int *rc,
+                    struct err *err);
+/* Loop only. Keeps what gw_caller_load() found for <c> (when it succeeded, for a JWT). */
+void gw_ccache_put(struct gw *g, const struct gw_caller *c);
+/* Start-up: makes the thread-specific key of the loops' caches. */
+int gw_ccache_setup(struct gw *g, struct err *err) APP_MUST_CHECK;
+/* The cache of the calling thread (made on first use); NULL when caching is off. */
+struct gw_ccache *gw_ccache(struct gw *g);
+void gw_ccache_free(struct gw_ccache *cc);
+/* Picks the active workspace of <c> among c->workspaces: <ws>, or the personal one when <ws>
+ * ptr is NULL; sets c->workspace (an id of the list), c->role and c->authenticated, or fails
+ * with ERR_FORBIDDEN. */
+int gw_caller_pick(struct gw_caller *c, struct slice ws, struct err *err) APP_MUST_CHECK;
+
+/* ---------------------------------------------------------------- the caller of an API request */
+
+/* Who calls the API, in which workspace: the credential of gw_authn_begin(), then what
+ * gw_caller_load() found on the worker. Strings live in the arena given to gw_caller_load(). */
+struct gw_caller {
+    struct gw *g;
+    bool authenticated; /* false: an introspection-only document sent without a credential */
+    struct gw_authn who;
+    struct gw_user user;
+    const char *workspace; /* the active workspace's id */
+    enum gw_role role;     /* the caller's role there */
+    /* Every workspace the user belongs to, oldest membership first, with the role held in
+     * each: read with the membership, and what Query.workspace(s) and User.workspaces answer. */
+    const struct gw_workspace *workspaces;
+    size_t nworkspaces;
+    struct store_stamp ver; /* the database before gw_caller_load() read it (the cache's stamp) */
+    bool cached;            /* loaded from this loop's caller cache, not from the store */
+    /* Set by a transport that runs subscriptions: ends the stream of the operation <owner>
+     * with <err> (on the owner's loop, from a subscription source). NULL elsewhere. */
+    void (*stream_end)(void *owner, const struct err *err);
+    void *stream_owner;
+};
+/* Worker only. Finishes the authentication of c->who (a PAT must exist and be valid; a JWT's
+ * session must be alive: not logged out, not revoked by refresh-token reuse), loads the user
+ * (gone or disabled: ERR_UNAUTHENTICATED) and their workspaces, and checks the membership of <ws>
+ * (ptr NULL: the user's personal workspace): ERR_FORBIDDEN "not a member of workspace <ws>".
+ * Fills the rest of <c> in <a>. The check the REST routes and both GraphQL transports share,
+ * on every request and every subscribe; gw_ccache_load() answers the same from memory when it
+ * can, and gw_ccache_put() keeps what this found. */
+int gw_caller_load(struct gw_caller *c, struct arena *a, struct slice ws,
+                   struct err *err) APP_MUST_CHECK;
+/* The X-Slipway-Workspace header of <req> (SLICE_NULL when absent); ERR_INVALID naming the
+ * header when it cannot be a workspace id. */
+int gw_workspace_header(struct http_req *req, struct slice *out, struct err *err) APP_MUST_CHECK;
+
+/* ================================================================ GraphQL
+ * api.c builds the schema from the SDL compiled in and binds the resolvers of api-*.c;
+ * graphql.c prepares documents (per-loop cache) and writes errors; graphql-http.c and
+ * graphql-ws.c are the transports; events.c carries audit entries to subscriptions. */
+
+/* A file compiled into the binary by scripts/embed (the Makefile's $(B)/gen/schema.c). */
+struct gw_embedded {
+    const char *name;
+    const char *text; /* NUL-terminated */
+    size_t len;
+};
+extern const struct gw_embedded gw_schema_files[];
+extern const size_t gw_schema_nfiles;
+
+/* Builds g->schema from gw_schema_files, binds every resolver and checks that no root field
+ * was left without one. Start-up only. */
+int gw_api_new(struct gw *g, struct err *err) APP_MUST_CHECK;
+void gw_api_free(struct gw *g);
+/* The same for tests: a schema from <src>, bound, in *out (gql_schema_free()). */
+int gw_api_schema_build(const struct gql_source *src, size_t n, struct gql_schema **out,
+                        struct err *err) APP_MUST_CHECK;
+
+/* Binding tables of the api-*.c files, applied by api.c. A field either has its own resolver
+ * or reads a member of the C struct its parent points to (GQL_V_PTR). */
+enum gw_fkind {
+    GW_F_FN,      /* <fn> */
+    GW_F_STR,     /* const char * at <off>; NULL gives null */
+    GW_F_BOOL,    /* bool at <off> */
+    GW_F_TIME,    /* int64_t Unix ms at <off>, as Time; 0 gives null */
+    GW_F_ROLE,    /* enum gw_role at <off>, as WorkspaceRole */
+    GW_F_OUTCOME, /* const char * "ok"/"denied"/"error" at <off>, as AuditOutcome */
+};
+struct gw_field_bind {
+    const char *type, *field;
+    enum gw_fkind kind;
+    size_t off;
+    gql_resolve_fn *fn;
+    gql_subscribe_fn *subscribe;
+    unsigned flags;    /* GQL_BLOCKING */
+    const void *udata; /* GW_F_FN: gql_rctx_udata() (the others get this entry) */
+};
+extern const struct gw_field_bind gw_api_identity_binds[];
+extern const size_t gw_api_identity_nbinds;
+extern const struct gw_field_bind gw_api_members_binds[];
+extern const size_t gw_api_members_nbinds;
+extern const struct gw_field_bind gw_api_tokens_binds[];
+extern const size_t gw_api_tokens_nbinds;
+extern const struct gw_field_bind gw_api_audit_binds[];
+extern const size_t gw_api_audit_nbinds;
+
+/* What resolvers share (api.c). */
+struct gw_caller *gw_api_caller(struct gql_rctx *rc);
+/* ERR_FORBIDDEN "<what> needs the ADMIN role in workspace <ws>" unless the caller is ADMIN of
+ * the active workspace. */
+int gw_api_require_admin(const struct gw_caller *c, const char *what,
+                         struct err *err) APP_MUST_CHECK;
+/* The text argument <name> (of the input object <in> when not NULL, else of the field):
+ * ERR_INVALID naming <label> unless 1..<max> bytes of UTF-8 without NUL or control
+ * characters other than tab. *out ptr NULL when it is absent or null and <optional>. */
+int gw_api_text(struct gql_rctx *rc, const struct gql_val *in, const char *name, const char *label,
+                size_t max, bool optional, struct slice *out, struct err *err) APP_MUST_CHECK;
+/* The enum argument WorkspaceRole <name> of <in>. */
+int gw_api_role(const struct gql_val *in, const char *name, enum gw_role *out,
+                struct err *err) APP_MUST_CHECK;
+/* <ms> as a Time string in <a> (NULL when out of memory). */
+const char *gw_api_time(struct arena *a, int64_t ms);
+/* "RFC 3339 date-time with a zone" check of the Time scalar's input. */
+bool gw_time_valid(struct slice s);
+/* A value allocated in the request's arena: a copy of <size> bytes of <p> as GQL_V_PTR of
+ * <type>. ERR_LIMIT when the arena is spent. */
+int gw_api_ptr(struct gql_rctx *rc, const void *p, size_t size, const char *type,
+               struct gql_val *out, struct err *err) APP_MUST_CHECK;
+/* A list of <n> items of <size> bytes at <items>, each a GQL_V_PTR of <type>, in the arena. */
+int gw_api_ptr_list(struct gql_rctx *rc, const void *items, size_t n, size_t size, const char *type,
+                    struct gql_val *out, struct err *err) APP_MUST_CHECK;
+
+/* Mutations: one resolver runs them all and audits each outcome (who, workspace, what,
+ * outcome). <run> sets m->target (and m->workspace when it acts elsewhere than the active
+ * workspace) as soon as it knows them, and m->detail for a success worth describing. */
+struct gw_mut {
+    struct slice target;
+    struct slice workspace;
+    const char *detail; /* JSON object, or NULL */
+};
+typedef int gw_mut_fn(struct gql_rctx *rc, struct gw_caller *c, struct gw_mut *m,
+                      struct gql_val *out, struct err *err);
+struct gw_mutation {
+    const char *action; /* audit action, "workspace.update" */
+    bool admin;         /* ADMIN of the active workspace only */
+    gw_mut_fn *run;
+};
+/* The resolver of every Mutation field: udata is its struct gw_mutation. */
+int gw_api_mutate(struct gql_rctx *rc, const struct gql_val *parent, struct gql_val *out,
+                  struct err *err);
+/* clang-format off */
+#define GW_MUTATION(f, act, adm, fn)                                                               \
+    {"Mutation", (f), GW_F_FN, 0, gw_api_mutate, NULL, GQL_BLOCKING,                               \
+     &(const struct gw_mutation){(act), (adm), (fn)}}
+/* clang-format on */
+
+/* ---------------------------------------------------------------- documents (graphql.c) */
+
+/* Loop only. The prepared document for <text>: this loop's cache, else gql_prepare() with
+ * g->limits (a valid document is then cached). On failure *errs lists why (in <a>) and the
+ * return is the code of gql_prepare(). */
+int gw_gql_prepare(struct gw *g, struct arena *a, struct slice text, struct gql_doc_ref **out,
+                   struct gql_error **errs) APP_MUST_CHECK;
+/* True when operation <name> (len 0: the only one) of <text> is a query selecting nothing but
+ * __schema, __type and __typename at its root (through fragments too): what may run without
+ * a credential. False for anything that does not parse. */
+bool gw_gql_introspection_only(struct arena *a, struct slice text, struct slice name,
+                               const struct gql_limits *lim);
+/* A list of one error with <code> and <msg>, in <a>; NULL when <a> is spent. */
+struct gql_error *gw_gql_error(struct arena *a, const char *code, const char *msg);
+/* {"errors":[…]} for <errs>. */
+void gw_gql_errors_response(struct sbuf *out, const struct gql_error *errs);
+/* One error object {"message":<msg>,"extensions":{"code":<err_gql_code(code)>}} into <w>. */
+void gw_gql_error_write(struct jw *w, int code, const char *msg);
+
+/* What a GraphQL request carries, read from a JSON object (POST body, WebSocket subscribe
+ * payload) or GET parameters. Slices point into <a> or into <vars>/<body> (kept alive by the
+ * caller). ERR_INVALID naming the member and the rule. */
+struct gw_gql_request {
+    struct slice query;
+    struct slice operation_name; /* ptr NULL: none given (gql_exec's "the only one") */
+    json_t *variables;           /* a new reference (NULL when absent or null) */
+};
+int gw_gql_request_from_json(const json_t *obj, struct arena *a, struct gw_gql_request *out,
+                             struct err *err) APP_MUST_CHECK;
+/* Parses <text> (a GET's variables parameter) as a JSON object within <max> bytes. */
+int gw_gql_variables_parse(struct slice text, size_t max, json_t **out,
+                           struct err *err) APP_MUST_CHECK;
+
+/* Media types of the GraphQL-over-HTTP transport. */
+enum gw_media { GW_MEDIA_JSON, GW_MEDIA_GRAPHQL_JSON, GW_MEDIA_NONE };
+/* What to answer with for an Accept header: application/graphql-response+json when it is
+ * accepted, else application/json (also for no header and for the wildcards of any type and of
+ * application); GW_MEDIA_NONE when neither is acceptable. q=0 refuses a type. */
+enum gw_media gw_gql_accept(struct slice accept);
+/* Whether a Content-Type names application/json (parameters such as charset allowed). */
+bool gw_gql_content_is_json(struct slice content_type);
+
+/* The routes: GET and POST /graphql (graphql-http.c, which hands GET with Upgrade: websocket
+ * to graphql-ws.c). */
+int gw_graphql_routes_add(struct gw *g, struct http_router *r, struct err *err) APP_MUST_CHECK;
+/* graphql-transport-ws on <req> (an upgrade request). Answers it either way. */
+void gw_graphql_ws_accept(struct gw *g, struct http_req *req);
+
+/* ---------------------------------------------------------------- events (events.c)
+ * Audit entries and changes of access, from the thread that wrote them (a worker) to the loops
+ * whose subscriptions want them: each loop that has subscribers has a hub in a list that only
+ * grows (pushed with compare-and-swap, freed with the gateway); a publisher copies the event
+ * once per hub with subscribers and hands it over with ev_post(); the hub's own loop keeps its
+ * subscriber list, so no lock is needed anywhere. */
+
+enum gw_event_kind {
+    GW_EV_AUDIT,  /* an audit entry was written */
+    GW_EV_ACCESS, /* <user> (NULL: everyone) lost the workspace or a role in it */
+};
+struct gw_event {
+    enum gw_event_kind kind;
+    const char *workspace;
+    const char *user;      /* GW_EV_ACCESS: NULL when the workspace is gone */
+    enum gw_role role;     /* GW_EV_ACCESS: the role now (meaningless when removed) */
+    bool removed;          /* GW_EV_ACCESS: no longer a member (or no workspace) */
+    struct gw_audit audit; /* GW_EV_AUDIT */
+};
+struct gw_events *gw_events_new(void);
+/* After every loop and worker that used it has stopped. NULL is fine. */
+void gw_events_free(struct gw_events *hub);
+/* Any thread. Delivers a copy of <e> to the subscribers of e->workspace, each on its loop. */
+void gw_events_publish(struct gw_events *hub, const struct gw_event *e);
+typedef void gw_event_fn(void *arg, const struct gw_event *e);
+struct gw_sub;
+/* Loop only: fn(arg, e) runs on this loop for the events of <workspace> published from now
+ * on, until gw_events_unsubscribe(), which the same loop calls (also from inside fn). */
+struct gw_sub *gw_events_subscribe(struct gw_events *hub, const char *workspace, gw_event_fn *fn,
+                                   void *arg);
+void gw_events_unsubscribe(struct gw_events *hub, struct gw_sub *s);
 
 #endif

@@ -535,71 +535,46 @@ static void logout_handler(void *arg, struct http_req *req)
 struct me {
     struct gw *g;
     struct http_req *req;
-    struct gw_authn who;
-    struct slice ws; /* X-Slipway-Workspace, or SLICE_NULL */
+    struct gw_caller caller; /* with the user's workspaces */
+    struct slice ws;         /* X-Slipway-Workspace, or SLICE_NULL */
     int rc;
     struct err err;
-    struct gw_user user;
-    struct gw_workspace *wss;
-    size_t nws;
 };
-
-static int me_load(struct me *m, struct err *err)
-{
-    struct store *s = m->g->store;
-    enum gw_role role;
-    int rc = gw_authn_finish(m->g, m->req->arena, &m->who, err);
-
-    if (rc < 0)
-        return rc;
-    rc = gw_db_user_get(s, m->req->arena, slice_from_cstr(m->who.user_id), &m->user, err);
-    if (rc == ERR_NOTFOUND || (rc == 0 && m->user.disabled))
-        return err_set(err, ERR_UNAUTHENTICATED, "user no longer exists or is disabled");
-    if (rc == 0 && m->ws.ptr != NULL) {
-        rc = gw_db_member_role(s, m->ws, slice_from_cstr(m->user.id), &role, err);
-        if (rc == ERR_FORBIDDEN)
-            return err_set(err, ERR_FORBIDDEN, "not a member of workspace " SLICE_FMT,
-                           SLICE_ARG(m->ws));
-    }
-    if (rc == 0)
-        rc = gw_db_workspace_list_for_user(s, m->req->arena, slice_from_cstr(m->user.id), &m->wss,
-                                           &m->nws, err);
-    return rc;
-}
 
 static void me_work(void *arg)
 {
     struct me *m = arg;
 
-    m->rc = me_load(m, &m->err);
+    m->rc = gw_caller_load(&m->caller, m->req->arena, m->ws, &m->err);
 }
 
 static void me_respond(struct me *m)
 {
+    const struct gw_user *u = &m->caller.user;
     struct sbuf b = SBUF_INIT(64u << 10);
     struct jw w;
 
     jw_init(&w, &b);
     jw_obj_begin(&w);
     jw_key(&w, "id");
-    jw_str(&w, m->user.id);
+    jw_str(&w, u->id);
     jw_key(&w, "email");
-    jw_str(&w, m->user.email);
+    jw_str(&w, u->email);
     jw_key(&w, "name");
-    jw_str(&w, m->user.name);
+    jw_str(&w, u->name);
     jw_key(&w, "avatarUrl");
-    if (m->user.avatar_url)
-        jw_str(&w, m->user.avatar_url);
+    if (u->avatar_url)
+        jw_str(&w, u->avatar_url);
     else
         jw_null(&w);
     jw_key(&w, "workspaces");
     jw_arr_begin(&w);
-    for (size_t i = 0; i < m->nws; i++) {
+    for (size_t i = 0; i < m->caller.nworkspaces; i++) {
         jw_obj_begin(&w);
         jw_key(&w, "workspace");
-        jw_str(&w, m->wss[i].id);
+        jw_str(&w, m->caller.workspaces[i].id);
         jw_key(&w, "role");
-        jw_str(&w, gw_role_name(m->wss[i].role));
+        jw_str(&w, gw_role_name(m->caller.workspaces[i].role));
         jw_obj_end(&w);
     }
     jw_arr_end(&w);
@@ -612,9 +587,10 @@ static void me_done(void *arg)
 {
     struct me *m = arg;
 
-    if (m->rc == 0)
+    if (m->rc == 0) {
+        gw_ccache_put(m->g, &m->caller);
         me_respond(m);
-    else if (m->rc == ERR_UNAUTHENTICATED)
+    } else if (m->rc == ERR_UNAUTHENTICATED)
         gw_respond_unauthenticated(m->req, &m->err);
     else if (m->rc == ERR_FORBIDDEN)
         http_respond_err(m->req, &m->err);
@@ -633,14 +609,17 @@ static void me_handler(void *arg, struct http_req *req)
     }
     m->g = arg;
     m->req = req;
-    if (gw_authn_begin(m->g, req, &m->who, &err) < 0) {
+    m->caller.g = m->g;
+    if (gw_authn_begin(m->g, req, &m->caller.who, &err) < 0) {
         gw_respond_unauthenticated(req, &err);
         return;
     }
-    m->ws = http_req_header(req, "X-Slipway-Workspace");
-    if (m->ws.ptr != NULL &&
-        gw_db_check_text("X-Slipway-Workspace", m->ws, GW_ID_MAX, false, &err) < 0) {
+    if (gw_workspace_header(req, &m->ws, &err) < 0) {
         http_respond_err(req, &err);
+        return;
+    }
+    if (gw_ccache_load(m->g, &m->caller, req->arena, m->ws, &m->rc, &m->err)) {
+        me_done(m); /* this loop knew the caller, and nothing was written since */
         return;
     }
     pool_run(m->g->workers, me_work, me_done, m);

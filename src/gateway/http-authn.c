@@ -59,17 +59,12 @@ static int verify_jwt(struct gw *g, struct slice token, struct gw_authn *out, st
     return 0;
 }
 
-int gw_authn_begin(struct gw *g, struct http_req *req, struct gw_authn *out, struct err *err)
+int gw_authn_token(struct gw *g, struct slice token, struct gw_authn *out, struct err *err)
 {
-    bool from_header;
-    struct slice token = credential(req, &from_header);
-
     memset(out, 0, sizeof(*out));
-    if (token.ptr == NULL)
+    if (token.ptr == NULL || token.len == 0)
         return err_set(err, ERR_UNAUTHENTICATED,
-                       from_header ? "Authorization: expected \"Bearer <token>\""
-                                   : "authentication required: send Authorization: Bearer "
-                                     "<token> or log in");
+                       "authentication required: send Authorization: Bearer <token> or log in");
     if (slice_starts_with(token, SLICE(AUTH_PAT_PREFIX))) {
         if (!auth_token_looks_like_pat(token))
             return err_set(err, ERR_UNAUTHENTICATED, "personal access token is malformed");
@@ -78,6 +73,25 @@ int gw_authn_begin(struct gw *g, struct http_req *req, struct gw_authn *out, str
         return 0;
     }
     return verify_jwt(g, token, out, err);
+}
+
+int gw_authn_begin(struct gw *g, struct http_req *req, struct gw_authn *out, struct err *err)
+{
+    bool from_header;
+    struct slice token = credential(req, &from_header);
+
+    if (token.ptr == NULL && from_header) {
+        memset(out, 0, sizeof(*out));
+        return err_set(err, ERR_UNAUTHENTICATED, "Authorization: expected \"Bearer <token>\"");
+    }
+    return gw_authn_token(g, token, out, err);
+}
+
+bool gw_authn_present(struct http_req *req)
+{
+    bool from_header;
+
+    return credential(req, &from_header).ptr != NULL || from_header;
 }
 
 static int finish_pat(struct gw *g, struct arena *a, struct gw_authn *in, struct err *err)
@@ -93,37 +107,6 @@ static int finish_pat(struct gw *g, struct arena *a, struct gw_authn *in, struct
     return 0;
 }
 
-static int finish_jwt(struct gw *g, struct gw_authn *in, struct err *err)
-{
-    bool active = false;
-    int rc = gw_db_session_active(g->store, slice_from_cstr(in->claims.sid),
-                                  slice_from_cstr(in->claims.sub), (int64_t)time_wall_ms(), &active,
-                                  err);
-
-    if (rc == ERR_INVALID)
-        return err_set(err, ERR_UNAUTHENTICATED, "access token: %s", err->msg);
-    if (rc < 0)
-        return rc;
-    if (!active)
-        return err_set(err, ERR_UNAUTHENTICATED, "session ended: log in again");
-    in->user_id = in->claims.sub;
-    in->session = in->claims.sid;
-    return 0;
-}
-
-int gw_authn_finish(struct gw *g, struct arena *a, struct gw_authn *in, struct err *err)
-{
-    switch (in->kind) {
-    case GW_CRED_PAT:
-        return finish_pat(g, a, in, err);
-    case GW_CRED_JWT:
-        return finish_jwt(g, in, err);
-    case GW_CRED_NONE:
-        break;
-    }
-    return err_set(err, ERR_UNAUTHENTICATED, "authentication required");
-}
-
 void gw_respond_unauthenticated(struct http_req *req, const struct err *err)
 {
     if (err->code != ERR_UNAUTHENTICATED) {
@@ -132,4 +115,75 @@ void gw_respond_unauthenticated(struct http_req *req, const struct err *err)
     }
     (void)!http_add_header(req, "WWW-Authenticate", "Bearer realm=\"slipway\"");
     http_respond_error(req, 401, "unauthenticated", err->msg);
+}
+
+/* ---------------------------------------------------------------- the caller's workspace */
+
+int gw_caller_pick(struct gw_caller *c, struct slice ws, struct err *err)
+{
+    if (ws.ptr == NULL && c->user.personal_workspace == NULL)
+        return err_set(err, ERR_FORBIDDEN,
+                       "no personal workspace: name one with "
+                       "X-Slipway-Workspace");
+    if (ws.ptr == NULL)
+        ws = slice_from_cstr(c->user.personal_workspace);
+    for (size_t i = 0; i < c->nworkspaces; i++) {
+        if (slice_eq_cstr(ws, c->workspaces[i].id)) {
+            c->workspace = c->workspaces[i].id;
+            c->role = c->workspaces[i].role;
+            c->authenticated = true;
+            return 0;
+        }
+    }
+    return err_set(err, ERR_FORBIDDEN, "not a member of workspace " SLICE_FMT, SLICE_ARG(ws));
+}
+
+/* The refusals of the per-request check, from what gw_db_caller_get() said (<rc>, <row>):
+ * with the messages a client sees. */
+static int caller_refusal(bool jwt, int rc, const struct gw_caller_row *row, struct err *err)
+{
+    if (rc == ERR_INVALID && jwt)
+        return err_set(err, ERR_UNAUTHENTICATED, "access token: %s", err->msg);
+    if (jwt && (rc == ERR_NOTFOUND || (rc == 0 && (row->live_until == 0 || row->user.disabled))))
+        return err_set(err, ERR_UNAUTHENTICATED, "session ended: log in again");
+    if (rc == ERR_NOTFOUND || (rc == 0 && row->user.disabled))
+        return err_set(err, ERR_UNAUTHENTICATED, "user no longer exists or is disabled");
+    return rc;
+}
+
+int gw_caller_load(struct gw_caller *c, struct arena *a, struct slice ws, struct err *err)
+{
+    struct gw_authn *who = &c->who;
+    bool jwt = who->kind == GW_CRED_JWT;
+    struct gw_caller_row row;
+    int rc;
+
+    if (c->g->watch != NULL) /* before anything is read: what the cache will compare */
+        store_watch_read(c->g->watch, &c->ver);
+    if (who->kind == GW_CRED_NONE)
+        return err_set(err, ERR_UNAUTHENTICATED, "authentication required");
+    if (who->kind == GW_CRED_PAT && (rc = finish_pat(c->g, a, who, err)) < 0)
+        return rc;
+    if (jwt) {
+        who->user_id = who->claims.sub;
+        who->session = who->claims.sid;
+    }
+    rc = gw_db_caller_get(c->g->store, a, slice_from_cstr(who->user_id),
+                          jwt ? slice_from_cstr(who->session) : SLICE_NULL, (int64_t)time_wall_ms(),
+                          &row, err);
+    if ((rc = caller_refusal(jwt, rc, &row, err)) < 0)
+        return rc;
+    who->live_until = row.live_until;
+    c->user = row.user;
+    c->workspaces = row.workspaces;
+    c->nworkspaces = row.nworkspaces;
+    return gw_caller_pick(c, ws, err);
+}
+
+int gw_workspace_header(struct http_req *req, struct slice *out, struct err *err)
+{
+    *out = http_req_header(req, "X-Slipway-Workspace");
+    if (out->ptr == NULL)
+        return 0;
+    return gw_db_check_text("X-Slipway-Workspace", *out, GW_ID_MAX, false, err);
 }

@@ -11,9 +11,11 @@ import shutil
 import signal
 import subprocess
 import threading
+import urllib.parse
 import uuid
 
-from harness import BIN, Failure, Slipway, _tests, body_of, run, status_of, test, wait_until
+from harness import (BIN, Failure, Slipway, T, _tests, body_of, run, status_of, test,
+                     wait_until)
 
 PG_URL = os.environ.get("SLIPWAY_TEST_PG_URL")
 
@@ -534,5 +536,231 @@ def login_refresh_and_logout_are_in_the_audit_log(t):
                      ("auth.login", "denied")]:
             t.true(want in seen, f"{want} missing from the audit log: {rows}")
         t.true(all(password not in str(r) for r in rows), "a password reached the audit log")
+
+# ---------------------------------------------------------------- the caller cache
+# Each event loop keeps callers it has loaded (SQLite only) and uses them while nothing was
+# committed to the database. Every change of access must still show on the very next
+# request: the tests warm the cache on one keep-alive connection (one loop), check that it
+# answered from memory (debug log), change something, and ask again on that connection.
+
+DEBUG = "log.level = debug\n"
+
+
+class Client:
+    """One user's keep-alive connection: every request reaches the same event loop."""
+
+    def __init__(self, s, token):
+        self.s, self.token, self.c = s, token, s.conn()
+
+    def gql(self, query, variables=None, ws=None):
+        h = {"Content-Type": "application/json", "Authorization": f"Bearer {self.token}"}
+        if ws:
+            h["X-Slipway-Workspace"] = ws
+        body = {"query": query}
+        if variables is not None:
+            body["variables"] = variables
+        self.c.request("POST", "/graphql", body=json.dumps(body), headers=h)
+        r = self.c.getresponse()
+        return r.status, json.loads(r.read())
+
+    def me(self, ws=None):
+        h = {"Authorization": f"Bearer {self.token}"}
+        if ws:
+            h["X-Slipway-Workspace"] = ws
+        self.c.request("GET", "/auth/me", headers=h)
+        r = self.c.getresponse()
+        return r.status, json.loads(r.read())
+
+    def close(self):
+        self.c.close()
+
+
+def gql_ok(t, res, what):
+    status, body = res
+    t.eq(status, 200, f"{what}: {body}")
+    t.true("errors" not in body, f"{what}: {body.get('errors')}")
+    return body["data"]
+
+
+def gql_code(body):
+    return (body.get("errors") or [{}])[0].get("extensions", {}).get("code")
+
+
+def cache_hits(s, user_id):
+    return sum(1 for e in s.events("gateway.caller_cache_hit") if e.get("user") == user_id)
+
+
+def cache_on(s):
+    ev = s.events("gateway.caller_cache")
+    return bool(ev) and ev[0].get("enabled") is True
+
+
+MY_WS = "{ me { workspaces { workspace role } } }"
+
+
+def warm(t, s, client, user_id, ws=None, n=4):
+    """Asks <n> times on the client's connection; on SQLite, the last ones come from memory."""
+    before = cache_hits(s, user_id)
+    for _ in range(n):
+        gql_ok(t, client.gql("{ me { id } workspace { id } }", ws=ws), "warming")
+    if cache_on(s):
+        wait_until(lambda: cache_hits(s, user_id) >= before + n - 1, timeout=5,
+                   what="answers from the caller cache")
+
+
+def two_users(t, s, store_args):
+    """A (ADMIN of a new team workspace, out["ws"]) and B (USER there, by invitation):
+    {name: (client, id, email, refresh token)}. The PostgreSQL database outlives a test: the
+    workspace's id is new each time."""
+    out = {"ws": f"team-{uuid.uuid4().hex[:12]}"}
+    for name in ("A", "B"):
+        email, password = admin_create(s, store_args)
+        _, _, body, _ = login(s, email, password)
+        c = Client(s, body["accessToken"])
+        out[name] = (c, gql_ok(t, c.gql("{ me { id email } }"), "me")["me"]["id"], email,
+                     body.get("refreshToken"))
+    a, b = out["A"][0], out["B"][0]
+    gql_ok(t, a.gql('mutation($id:ID!) { createWorkspace(input:{id:$id, name:"C"}) { id } }',
+                    {"id": out["ws"]}), "create")
+    inv = gql_ok(t, a.gql("mutation($e:String!){ inviteMember(input:{email:$e, role:USER}) "
+                          "{ token } }", {"e": out["B"][2]}, ws=out["ws"]), "invite")
+    gql_ok(t, b.gql("mutation($t:String!){ acceptInvitation(token:$t) { role } }",
+                    {"t": inv["inviteMember"]["token"]}), "accept")
+    return out
+
+
+def roles(client):
+    status, body = client.gql(MY_WS)
+    return {w["workspace"]: w["role"] for w in body["data"]["me"]["workspaces"]}
+
+
+def with_users(store_args, fn):
+    with Slipway(*store_args, config=DEBUG) as s:
+        people = two_users(T(), s, store_args)
+        try:
+            fn(s, people)
+        finally:
+            for name in ("A", "B"):
+                people[name][0].close()
+
+
+@both
+def the_caller_cache_is_on_for_sqlite_only(t, store_args):
+    with Slipway(*store_args) as s:
+        t.eq(cache_on(s), not store_args, s.events("gateway.caller_cache"))
+
+
+@both
+def cached_member_removed_is_denied_on_the_next_request(t, store_args):
+    def case(s, p):
+        (a, _, _, _), (b, b_id, _, _), ws = p["A"], p["B"], p["ws"]
+        warm(t, s, b, b_id, ws=ws)
+        t.eq(roles(b).get(ws), "USER")
+        gql_ok(t, a.gql("mutation($u:ID!){ removeMember(userId:$u) }", {"u": b_id}, ws=ws),
+               "remove")
+        status, body = b.gql("{ workspace { id } }", ws=ws)
+        t.eq((status, gql_code(body)), (403, "FORBIDDEN"), body)
+        t.eq(b.me(ws=ws)[0], 403, "/auth/me in the workspace left")
+        t.true(ws not in roles(b), "the workspace left is still listed")
+    with_users(store_args, case)
+
+
+@both
+def cached_role_change_shows_on_the_next_request(t, store_args):
+    def case(s, p):
+        (a, _, _, _), (b, b_id, _, _), ws = p["A"], p["B"], p["ws"]
+        invitations = "{ workspace { invitations { id } } }"
+        warm(t, s, b, b_id, ws=ws)
+        status, body = b.gql(invitations, ws=ws)
+        t.eq(gql_code(body), "FORBIDDEN", body)
+        gql_ok(t, a.gql("mutation($u:ID!){ updateMemberRole(input:{userId:$u, role:ADMIN}) "
+                        "{ role } }", {"u": b_id}, ws=ws), "promote")
+        gql_ok(t, b.gql(invitations, ws=ws), "an ADMIN reads invitations")
+        t.eq(roles(b).get(ws), "ADMIN")
+        warm(t, s, b, b_id, ws=ws)
+        gql_ok(t, a.gql("mutation($u:ID!){ updateMemberRole(input:{userId:$u, role:USER}) "
+                        "{ role } }", {"u": b_id}, ws=ws), "demote")
+        status, body = b.gql(invitations, ws=ws)
+        t.eq(gql_code(body), "FORBIDDEN", body)
+        t.eq(roles(b).get(ws), "USER")
+    with_users(store_args, case)
+
+
+@both
+def cached_workspace_deleted_is_gone_on_the_next_request(t, store_args):
+    def case(s, p):
+        (a, _, _, _), (b, b_id, _, _), ws = p["A"], p["B"], p["ws"]
+        warm(t, s, b, b_id, ws=ws)
+        gql_ok(t, a.gql("mutation { deleteWorkspace }", ws=ws), "delete")
+        status, body = b.gql("{ workspace { id } }", ws=ws)
+        t.eq((status, gql_code(body)), (403, "FORBIDDEN"), body)
+        t.true(ws not in roles(b), "the deleted workspace is still listed")
+    with_users(store_args, case)
+
+
+@both
+def cached_session_logged_out_is_refused_on_the_next_request(t, store_args):
+    def case(s, p):
+        b, b_id, _, refresh = p["B"]
+        warm(t, s, b, b_id)
+        t.eq(b.me()[0], 200)
+        status, _, _ = jpost(s, "/auth/logout", {"refreshToken": refresh})
+        t.eq(status, 204)
+        status, body = b.gql("{ me { id } }")
+        t.eq((status, gql_code(body)), (401, "UNAUTHENTICATED"), body)
+        t.eq(b.me()[0], 401, "/auth/me after logout")
+    with_users(store_args, case)
+
+
+def disable_by_hand(s, store_args, user_id):
+    """An administrator's change, outside slipway: the users row, straight in the database."""
+    if not store_args:
+        with sqlite3.connect(os.path.join(s.dir, "data", "gateway.db"), timeout=10) as db:
+            db.execute("UPDATE users SET disabled = 1 WHERE id = ?", (user_id,))
+        return
+    u = urllib.parse.urlsplit(PG_URL)
+    url = urllib.parse.urlunsplit((u.scheme, u.netloc, "/gateway", u.query, u.fragment))
+    subprocess.run(["psql", url, "-q", "-c",
+                    f"UPDATE users SET disabled = 1 WHERE id = '{user_id}'"],
+                   check=True, capture_output=True, timeout=60)
+
+
+@both
+def cached_user_disabled_by_hand_is_refused_on_the_next_request(t, store_args):
+    def case(s, p):
+        b, b_id, _, _ = p["B"]
+        warm(t, s, b, b_id)
+        disable_by_hand(s, store_args, b_id)
+        status, body = b.gql("{ me { id } }")
+        t.eq((status, gql_code(body)), (401, "UNAUTHENTICATED"), body)
+        t.eq(b.me()[0], 401, "/auth/me of a disabled user")
+    with_users(store_args, case)
+
+
+@test
+def cached_membership_removed_by_hand_is_denied_on_the_next_request(t):
+    with Slipway(config=DEBUG) as s:
+        email, password = admin_create(s, [])
+        _, _, body, _ = login(s, email, password)
+        c = Client(s, body["accessToken"])
+        try:
+            user_id = gql_ok(t, c.gql("{ me { id } }"), "me")["me"]["id"]
+            db_path = os.path.join(s.dir, "data", "gateway.db")
+            with sqlite3.connect(db_path, timeout=10) as db:
+                db.execute("INSERT INTO workspaces (id, name, personal, suspended, created_at)"
+                           " VALUES ('team-y', 'Team Y', 0, 0, 0)")
+                db.execute("INSERT INTO memberships (workspace_id, user_id, role, created_at)"
+                           " VALUES ('team-y', ?, 'ADMIN', 0)", (user_id,))
+            warm(t, s, c, user_id, ws="team-y")
+            with sqlite3.connect(db_path, timeout=10) as db:
+                db.execute("UPDATE memberships SET role = 'USER' WHERE workspace_id = 'team-y'")
+            t.eq(roles(c).get("team-y"), "USER", "a role changed by hand")
+            warm(t, s, c, user_id, ws="team-y")
+            with sqlite3.connect(db_path, timeout=10) as db:
+                db.execute("DELETE FROM memberships WHERE workspace_id = 'team-y'")
+            status, body = c.gql("{ workspace { id } }", ws="team-y")
+            t.eq((status, gql_code(body)), (403, "FORBIDDEN"), body)
+        finally:
+            c.close()
 
 run()

@@ -346,6 +346,60 @@ TEST(gw_db_removed_member_denied)
     each_backend(t_removed_denied);
 }
 
+/* What the per-request check reads in one statement: the user, the workspaces in order with
+ * the roles, and a session's time; a workspace bound session ends with its workspace. */
+static void t_caller_get(struct env *e)
+{
+    const char *ada = mk_user(e, "ada@example.com"), *bob = mk_user(e, "bob@example.com");
+    struct gw_refresh live = {"rt-1", "fam-1", bob, NULL, 1, 5000};
+    struct gw_refresh bound = {"rt-2", "fam-2", bob, "team", 1, 7000};
+    struct gw_caller_row row;
+    struct err err = {0};
+
+    OK(gw_db_workspace_create(e->s, S("team"), S("Team"), C(ada), &err));
+    OK(gw_db_member_add(e->s, S("team"), C(bob), GW_ROLE_USER, &err));
+    OK(gw_db_refresh_insert(e->s, &live, &err));
+    OK(gw_db_refresh_insert(e->s, &bound, &err));
+    OK(gw_db_caller_get(e->s, e->a, C(bob), S("fam-1"), 10, &row, &err));
+    CHECK_STR_EQ(row.user.email, "bob@example.com");
+    CHECK(!row.user.disabled);
+    CHECK_INT_EQ(row.live_until, 5000);
+    CHECK_UINT_EQ(row.nworkspaces, 2);
+    CHECK_STR_EQ(row.workspaces[0].id, row.user.personal_workspace); /* oldest first */
+    CHECK_INT_EQ(row.workspaces[0].role, GW_ROLE_ADMIN);
+    CHECK(row.workspaces[0].personal);
+    CHECK_STR_EQ(row.workspaces[1].id, "team");
+    CHECK_STR_EQ(row.workspaces[1].name, "Team");
+    CHECK_INT_EQ(row.workspaces[1].role, GW_ROLE_USER);
+    OK(gw_db_caller_get(e->s, e->a, C(bob), S("fam-1"), 5000, &row, &err));
+    CHECK_INT_EQ(row.live_until, 0); /* expired */
+    OK(gw_db_caller_get(e->s, e->a, C(ada), S("fam-1"), 10, &row, &err));
+    CHECK_INT_EQ(row.live_until, 0); /* not her session */
+    CHECK_UINT_EQ(row.nworkspaces, 2);
+    OK(gw_db_caller_get(e->s, e->a, C(bob), SLICE_NULL, 10, &row, &err));
+    CHECK_INT_EQ(row.live_until, 0); /* no session asked (a PAT) */
+    OK(gw_db_caller_get(e->s, e->a, C(bob), S("fam-2"), 10, &row, &err));
+    CHECK_INT_EQ(row.live_until, 7000);
+    OK(gw_db_workspace_delete(e->s, S("team"), &err));
+    OK(gw_db_caller_get(e->s, e->a, C(bob), S("fam-2"), 10, &row, &err));
+    CHECK_INT_EQ(row.live_until, 0); /* bound to the workspace deleted */
+    CHECK_UINT_EQ(row.nworkspaces, 1);
+    OK(gw_db_refresh_revoke_family(e->s, S("fam-1"), 20, &err));
+    OK(gw_db_caller_get(e->s, e->a, C(bob), S("fam-1"), 30, &row, &err));
+    CHECK_INT_EQ(row.live_until, 0); /* logged out */
+    OK(gw_db_user_set_disabled(e->s, C(bob), true, &err));
+    OK(gw_db_caller_get(e->s, e->a, C(bob), SLICE_NULL, 30, &row, &err));
+    CHECK(row.user.disabled);
+    FAILS(gw_db_caller_get(e->s, e->a, S("nobody"), SLICE_NULL, 30, &row, &err), ERR_NOTFOUND,
+          "user");
+    FAILS(gw_db_caller_get(e->s, e->a, S(""), SLICE_NULL, 30, &row, &err), ERR_INVALID, "user");
+}
+
+TEST(gw_db_caller_get_reads_the_check_at_once)
+{
+    each_backend(t_caller_get);
+}
+
 /* ---------------------------------------------------------------- invitations */
 
 static void t_invitations(struct env *e)
