@@ -1,7 +1,8 @@
 /*
  * libFuzzer harness for validation (spec §5) and the operation limits. The input is parsed
  * (type-system definitions allowed, for 5.1.1) with small limits and validated against a fixed
- * schema (built once) that gives every rule something to find: objects, interfaces, unions, enums,
+ * schema (built once) that gives every rule something to find, and against the schema the
+ * gateway serves: objects, interfaces, unions, enums,
  * input objects with required and defaulted fields, list and non-null arguments, custom and
  * repeatable directives, and all three root types. Beyond "no crash, no leak, no hang" it checks
  * that:
@@ -18,6 +19,7 @@
 #include <stdlib.h>
 
 #include "base/base.h"
+#include "gateway/gateway.h"
 #include "gql/gql-int.h"
 #include "gql/validate.h"
 
@@ -62,6 +64,7 @@ static const char sdl[] =
     "directive @req(r: Int!) on FIELD | FRAGMENT_DEFINITION\n";
 
 static struct gql_schema *schema;
+static struct gql_schema *real; /* the gateway's, as it serves it */
 
 static void setup(void)
 {
@@ -70,6 +73,10 @@ static void setup(void)
 
     if (gql_schema_build(&schema, &src, 1, &err) != 0) {
         fprintf(stderr, "fuzz schema: %s\n", err.msg);
+        abort();
+    }
+    if (gw_graphql_schema(&real, &err) != 0) {
+        fprintf(stderr, "gateway schema: %s\n", err.msg);
         abort();
     }
 }
@@ -150,7 +157,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct gql_doc *doc = NULL;
     struct gql_error *errs, *again;
     struct err err = {0};
-    size_t n;
+    size_t n, m;
 
     if (schema == NULL)
         setup();
@@ -159,6 +166,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         ASSERT(n <= GQL_V_MAX_ERRORS + 1);
         ASSERT(check_list(errs, "GRAPHQL_VALIDATION_FAILED") == n);
         ASSERT(gql_validate(schema, doc, b, &again) == n && same_errors(errs, again));
+        m = gql_validate(real, doc, b, &again); /* and against the schema slipway serves */
+        ASSERT(check_list(again, "GRAPHQL_VALIDATION_FAILED") == m);
         if (budget == ARENA_BUDGET) {
             check_printed(doc, n);
             if (n == 0)

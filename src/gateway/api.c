@@ -314,7 +314,7 @@ int gw_api_schema_build(const struct gql_source *src, size_t n, struct gql_schem
     return rc;
 }
 
-int gw_api_new(struct gw *g, struct err *err)
+int gw_graphql_schema(struct gql_schema **out, struct err *err)
 {
     struct gql_source src[8];
     size_t n = gw_schema_nfiles;
@@ -325,7 +325,12 @@ int gw_api_new(struct gw *g, struct err *err)
     for (size_t i = 0; i < n; i++)
         src[i] = (struct gql_source){gw_schema_files[i].name,
                                      {gw_schema_files[i].text, gw_schema_files[i].len}};
-    return gw_api_schema_build(src, n, &g->schema, err);
+    return gw_api_schema_build(src, n, out, err);
+}
+
+int gw_api_new(struct gw *g, struct err *err)
+{
+    return gw_graphql_schema(&g->schema, err);
 }
 
 void gw_api_free(struct gw *g)

@@ -26,7 +26,7 @@ static const struct cfg_key gw_cfg_keys[] = {
                  "the tokens it signed until they expire."),
     CFG_DURATION("gateway.maintenance_interval", struct gw_cfg, maintenance_ms, 3600000, 1000,
                  86400000, 0, "How often the gateway checks whether its signing key is due."),
-    CFG_SIZE("gateway.graphql_max_bytes", struct gw_cfg, gql_max_bytes, 1 << 20, 64, 64 << 20, 0,
+    CFG_SIZE("gateway.graphql_max_bytes", struct gw_cfg, gql_max_bytes, 256 << 10, 64, 64 << 20, 0,
              "Longest GraphQL document (the query text); a longer one is refused before "
              "parsing with a QUERY_TOO_COMPLEX error."),
     CFG_INT("gateway.graphql_max_tokens", struct gw_cfg, gql_max_tokens, 100000, 8, 100000000, 0,
@@ -43,7 +43,7 @@ static const struct cfg_key gw_cfg_keys[] = {
     CFG_INT("gateway.graphql_cache_entries", struct gw_cfg, gql_cache_entries, 512, 1, 1000000, 0,
             "Prepared (parsed and validated) documents each event loop keeps, least recently "
             "used dropped first."),
-    CFG_SIZE("gateway.graphql_max_body", struct gw_cfg, gql_max_body, 2 << 20, 1024, 256 << 20, 0,
+    CFG_SIZE("gateway.graphql_max_body", struct gw_cfg, gql_max_body, 512 << 10, 1024, 256 << 20, 0,
              "Largest GraphQL request: a POST body, a GET's variables, a WebSocket message "
              "(query and variables together); more gets 413 or closes the socket with 1009."),
     CFG_DURATION("gateway.graphql_ws_init_timeout", struct gw_cfg, ws_init_timeout_ms, 10000, 100,

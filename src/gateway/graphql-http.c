@@ -271,6 +271,11 @@ static int begin(struct gqh *st, bool *authed)
         respond_error(st, 401, ERR_UNAUTHENTICATED, err.msg);
         return -1;
     }
+    /* A document that is not GraphQL, breaks a rule or a limit is answered as such whoever
+     * sends it (the schema is public through introspection anyway); only then does running
+     * it need a caller. */
+    if (prepare(st) < 0)
+        return -1;
     if (!*authed && !gw_gql_introspection_only(req->arena, st->in.query, st->in.operation_name,
                                                &st->g->limits)) {
         respond_error(st, 401, ERR_UNAUTHENTICATED,
@@ -278,7 +283,7 @@ static int begin(struct gqh *st, bool *authed)
                       "(only introspection is open)");
         return -1;
     }
-    return prepare(st);
+    return 0;
 }
 
 static void graphql_handler(void *arg, struct http_req *req)
