@@ -586,5 +586,27 @@ def config_keys_list_the_graphql_limits(t):
     t.true(p.stdout.strip() in doc, "docs/configuration.md is not the output of config keys")
 
 
+@test
+def introspection_builds_the_served_schema_in_graphql_js(t):
+    """What GraphiQL and graphql-codegen do: the standard introspection query, without a
+    token, then graphql-js buildClientSchema + validateSchema; the client schema must print
+    exactly as schema/*.graphql does."""
+    root = os.path.join(os.path.dirname(__file__), "..", "..")
+    query = subprocess.run(["node", os.path.join(root, "tests/gql/js-run.mjs"),
+                            "--introspection-query"], capture_output=True, text=True,
+                           timeout=60, cwd=root)
+    t.eq(query.returncode, 0, query.stderr)
+    with Slipway() as s:
+        status, _, body = gql(s, query.stdout)
+        t.eq(status, 200, body)
+    sdl = sorted(os.path.join(root, "schema", f) for f in os.listdir(os.path.join(root, "schema"))
+                 if f.endswith(".graphql"))
+    check = subprocess.run(["node", os.path.join(root, "tests/gql/client-schema.mjs"), *sdl],
+                           input=json.dumps(body), capture_output=True, text=True, timeout=60,
+                           cwd=root)
+    t.eq((check.returncode, check.stdout.strip()[:4]), (0, "same"),
+         check.stdout[-3000:] + check.stderr[-2000:])
+
+
 if __name__ == "__main__":
     run()
