@@ -8,28 +8,20 @@
 set -euo pipefail
 RUNS=${RUNS:-20}
 cd "$(dirname "$0")/.."
-BIN=${SLIPWAY_BIN:-$PWD/build/release/bin/slipway}
-[ -x "$BIN" ] || make -s MODE=release bin >&2
+SLIPWAY_BIN=${SLIPWAY_BIN:-$PWD/build/release/bin/slipway}
+[ -x "$SLIPWAY_BIN" ] || make -s MODE=release bin >&2
+PY=/usr/bin/python3
+die() { echo "graphql-limits.sh: $*" >&2; exit 1; }
+. bench/lib.sh
 tmp=$(mktemp -d /tmp/slipway-bench-limits.XXXXXX)
-pid=""
+slipway_pid=""
 cleanup() {
-  if [ -n "$pid" ]; then
-    kill -TERM "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  fi
+  [ -n "$slipway_pid" ] && stop "$slipway_pid"
   rm -rf "$tmp"
 }
 trap cleanup EXIT
-
-"$BIN" serve --port 0 --bind 127.0.0.1 --data-dir "$tmp/data" >"$tmp/out" 2>"$tmp/log" &
-pid=$!
-port=""
-for _ in $(seq 100); do
-  port=$(sed -n 's/.*"ev":"slipway.started".*"port":\([0-9]*\).*/\1/p' "$tmp/log" | head -1)
-  [ -n "$port" ] && break
-  sleep 0.1
-done
-[ -n "$port" ] || { cat "$tmp/log" >&2; exit 1; }
+start_slipway "$tmp/log" "$tmp/out" --data-dir "$tmp/data"
+port=$slipway_port
 
 echo "graphql-limits: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 /usr/bin/python3 - "$tmp" "$port" "$RUNS" <<'PY'

@@ -41,6 +41,7 @@ cd "$(dirname "$0")/.."
 root=$PWD
 say() { echo "graphql.sh: $*"; }
 die() { echo "graphql.sh: $*" >&2; exit 1; }
+. bench/lib.sh
 
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive integer, not '$ROUNDS'"
 [[ $CLUSTER_WORKERS =~ ^[1-9][0-9]*$ ]] || die "CLUSTER_WORKERS must be a positive integer"
@@ -81,19 +82,6 @@ slipway_pid=""
 peer_pids=()
 wrk_pid=""
 
-# stop PID: SIGTERM, then SIGKILL after 10 s; waits for our own children.
-stop() {
-  local pid=$1 i
-  kill -0 "$pid" 2>/dev/null || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for ((i = 0; i < 100; i++)); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null || true; fi
-  wait "$pid" 2>/dev/null || true
-}
-
 cleanup() {
   local rc=$? w p workers
   trap - EXIT INT TERM
@@ -115,10 +103,6 @@ trap cleanup EXIT
 trap 'echo "graphql.sh: interrupted" >&2; exit 130' INT
 trap 'echo "graphql.sh: terminated" >&2; exit 143' TERM
 
-free_port() {
-  "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
 # json_get FILE EXPR: prints the Python expression EXPR of the JSON document d in FILE
 json_get() {
   "$PY" -c 'import json, sys; d = json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2"
@@ -133,18 +117,8 @@ out=$("$SLIPWAY_BIN" admin create --email "$email" --name Bench --data-dir "$tmp
 password=$(sed -n 's/.*password (shown only this once, keep it safe): \([^ ]*\).*/\1/p' <<<"$out")
 [ -n "$password" ] || die "no password in the output of slipway admin create"
 
-"$SLIPWAY_BIN" serve --port 0 --bind 127.0.0.1 --data-dir "$tmp/slipway-data" "${store_args[@]}" \
-  "${serve_args[@]}" 2>"$tmp/slipway.log" >"$tmp/slipway.out" </dev/null &
-slipway_pid=$!
-slipway_port=""
-for ((i = 0; i < 100; i++)); do
-  slipway_port=$(grep -m1 '"ev":"slipway.started"' "$tmp/slipway.log" 2>/dev/null |
-    sed -n 's/.*"port":\([0-9]*\).*/\1/p' || true)
-  [ -n "$slipway_port" ] && break
-  kill -0 "$slipway_pid" 2>/dev/null || { cat "$tmp/slipway.log" >&2; die "slipway exited at start"; }
-  sleep 0.1
-done
-[ -n "$slipway_port" ] || { tail -n 20 "$tmp/slipway.log" >&2; die "slipway did not start in 10 s"; }
+start_slipway "$tmp/slipway.log" "$tmp/slipway.out" --data-dir "$tmp/slipway-data" \
+  "${store_args[@]}" "${serve_args[@]}"
 
 # post URL BODY-FILE ANSWER-FILE [HEADER...]: POSTs application/json; prints the status code
 post() {

@@ -21,6 +21,7 @@ cd "$(dirname "$0")/.."
 root=$PWD
 say() { echo "http.sh: $*"; }
 die() { echo "http.sh: $*" >&2; exit 1; }
+. bench/lib.sh
 
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive integer, not '$ROUNDS'"
 
@@ -49,19 +50,6 @@ nginx_pid=""
 nginx_workers=""
 wrk_pid=""
 
-# stop PID: SIGTERM, then SIGKILL after 10 s; waits for our own children.
-stop() {
-  local pid=$1 i
-  kill -0 "$pid" 2>/dev/null || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for ((i = 0; i < 100; i++)); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null || true; fi
-  wait "$pid" 2>/dev/null || true
-}
-
 cleanup() {
   local rc=$? w
   trap - EXIT INT TERM
@@ -84,26 +72,11 @@ trap cleanup EXIT
 trap 'echo "http.sh: interrupted" >&2; exit 130' INT
 trap 'echo "http.sh: terminated" >&2; exit 143' TERM
 
-free_port() {
-  "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 mb() { awk -v kb="$1" 'BEGIN { printf "%.1f MB", kb / 1024 }'; }
 
 # --- slipway --------------------------------------------------------------------------------
-"$SLIPWAY_BIN" serve --port 0 --bind 127.0.0.1 --data-dir "$tmp/slipway-data" \
-  2>"$tmp/slipway.log" </dev/null &
-slipway_pid=$!
-slipway_port=""
-for ((i = 0; i < 100; i++)); do
-  slipway_port=$(grep -m1 '"ev":"slipway.started"' "$tmp/slipway.log" 2>/dev/null |
-    sed -n 's/.*"port":\([0-9]*\).*/\1/p' || true)
-  [ -n "$slipway_port" ] && break
-  kill -0 "$slipway_pid" 2>/dev/null || { cat "$tmp/slipway.log" >&2; die "slipway exited at start"; }
-  sleep 0.1
-done
-[ -n "$slipway_port" ] || { tail -n 20 "$tmp/slipway.log" >&2; die "slipway did not start in 10 s"; }
+start_slipway "$tmp/slipway.log" /dev/null --data-dir "$tmp/slipway-data"
 
 # --- nginx ----------------------------------------------------------------------------------
 # Same body and content type as slipway's /healthz. worker_processes auto is one per core,
