@@ -145,6 +145,17 @@ static void check_limits(const struct gql_doc *doc, unsigned pick)
     arena_free(a);
 }
 
+/* The same document against the schema slipway serves, with room for every error. */
+static void check_real(const struct gql_doc *doc)
+{
+    struct arena *a = arena_new(&(struct arena_opts){.chunk = 16 << 10, .budget = ARENA_BUDGET});
+    struct gql_error *errs;
+    size_t n = gql_validate(real, doc, a, &errs);
+
+    ASSERT(check_list(errs, "GRAPHQL_VALIDATION_FAILED") == n);
+    arena_free(a);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     unsigned pick = size ? data[size - 1] : 0;
@@ -157,7 +168,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct gql_doc *doc = NULL;
     struct gql_error *errs, *again;
     struct err err = {0};
-    size_t n, m;
+    size_t n;
 
     if (schema == NULL)
         setup();
@@ -166,8 +177,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         ASSERT(n <= GQL_V_MAX_ERRORS + 1);
         ASSERT(check_list(errs, "GRAPHQL_VALIDATION_FAILED") == n);
         ASSERT(gql_validate(schema, doc, b, &again) == n && same_errors(errs, again));
-        m = gql_validate(real, doc, b, &again); /* and against the schema slipway serves */
-        ASSERT(check_list(again, "GRAPHQL_VALIDATION_FAILED") == m);
+        check_real(doc);
         if (budget == ARENA_BUDGET) {
             check_printed(doc, n);
             if (n == 0)

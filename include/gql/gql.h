@@ -444,7 +444,8 @@ void gql_doc_ref_put(struct gql_doc_ref *d);
 /*
  * Validation alone, for tests and tools: every rule of spec §5 on <d> against <s>. Returns
  * the number of errors and links them to *errs in <a> (document order, each rule's errors
- * once). Does not check the limits of gql_prepare().
+ * once). Does not check the limits of gql_prepare(). When <a> cannot hold even one error it
+ * returns 1 with *errs NULL: the document is not known to be valid.
  */
 size_t gql_validate(const struct gql_schema *s, const struct gql_doc *d, struct arena *a,
                     struct gql_error **errs);
