@@ -96,7 +96,8 @@ static void check_repeat(struct gql_vctx *v, struct dir_seen *seen, size_t *nsee
         if (seen[i].def != sd)
             continue;
         e = gql_verror(v, seen[i].first->loc,
-                       "The directive \"@" SLICE_FMT "\" can only be used once at this location.",
+                       "Directive \"@" SLICE_FMT "\" is not repeatable but is given more than once "
+                       "here.",
                        SLICE_ARG(d->name));
         if (e != NULL) {
             gql_verror_key(v, d->loc);
@@ -176,14 +177,12 @@ static const struct gql_stype *check_field(struct gql_vctx *v, const struct gql_
     if (f == NULL) {
         if (parent->kind == GQL_KIND_UNION)
             gql_verror(v, sel->loc,
-                       "Cannot query field \"" SLICE_FMT "\" on union \"" SLICE_FMT "\": a union "
-                       "has no fields but __typename; select others in fragments on its members.",
-                       SLICE_ARG(sel->name), SLICE_ARG(parent->name));
+                       "Union \"" SLICE_FMT "\" has no field \"" SLICE_FMT "\": a union has "
+                       "only __typename; select other fields in fragments on its members.",
+                       SLICE_ARG(parent->name), SLICE_ARG(sel->name));
         else
-            gql_verror(v, sel->loc,
-                       "Cannot query field \"" SLICE_FMT "\" on type \"" SLICE_FMT "\": it has "
-                       "no such field.%s",
-                       SLICE_ARG(sel->name), SLICE_ARG(parent->name),
+            gql_verror(v, sel->loc, "Type \"" SLICE_FMT "\" has no field \"" SLICE_FMT "\".%s",
+                       SLICE_ARG(parent->name), SLICE_ARG(sel->name),
                        gql_vsuggest(sel->name, parent->nfields ? &parent->fields[0].name : NULL,
                                     parent->nfields, sizeof(*parent->fields), hint, sizeof(hint)));
         return gql_vcheck_args(v, sel->args, owner, NULL, 0, false, sel->loc), NULL;
@@ -257,8 +256,8 @@ static const struct gql_stype *type_condition(struct gql_vctx *v, struct slice n
                    SLICE_ARG(name));
     else if (!gql_is_composite(t))
         gql_verror(v, loc,
-                   "%s cannot condition on non composite type \"" SLICE_FMT "\": only objects, "
-                   "interfaces and unions have fields to select.",
+                   "%s has type condition \"" SLICE_FMT "\", which is not an object, interface "
+                   "or union: only those have fields to select.",
                    what, SLICE_ARG(name));
     return t && gql_is_composite(t) ? t : NULL;
 }

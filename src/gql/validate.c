@@ -182,8 +182,10 @@ struct unique_msg {
 static struct gql_error *unique_error(struct gql_vctx *v, struct gql_loc loc, struct slice name,
                                       const struct unique_msg *m)
 {
-    return gql_verror(v, loc, "There can be only one %s named \"%s" SLICE_FMT "\".", m->what,
-                      m->sigil, SLICE_ARG(name));
+    return gql_verror(v, loc,
+                      "The %s name \"%s" SLICE_FMT "\" is used more than once: each must "
+                      "be unique.",
+                      m->what, m->sigil, SLICE_ARG(name));
 }
 
 static void report_repeat(struct gql_vctx *v, const struct slice *names, const struct gql_loc *locs,

@@ -179,13 +179,13 @@ TEST(validate_operation_names)
     VALID("query A { dog { name } } fragment A on Dog { name } query B { dog { ...A } }");
     vt_run(&t, "query A { dog { name } }\nquery A { human { name } }");
     CHECK_UINT_EQ(t.n, 1);
-    CHECK_ERR(ERROR_AT(&t, 0), "only one operation named \"A\"", 0, 1, 7);
+    CHECK_ERR(ERROR_AT(&t, 0), "operation name \"A\" is used more than once", 0, 1, 7);
     CHECK_ERR(ERROR_AT(&t, 0), NULL, 1, 2, 7);
     vt_done(&t);
     EXPECT("query A { dog { name } }\nmutation A { mutateDog { name } }", 1, "\"A\"", 1, 7);
     EXPECT("query A { dog { name } } query A { dog { name } } subscription A { newMessage "
            "{ body } }",
-           2, "operation named \"A\"", 1, 7);
+           2, "operation name \"A\" is used", 1, 7);
 }
 
 TEST(validate_lone_anonymous_operation)
@@ -238,16 +238,17 @@ TEST(validate_fields_on_correct_type)
     VALID("{ pet { name __typename } catOrDog { __typename ... on Dog { name } } }");
     VALID("{ __schema { queryType { name } } __type(name: \"Dog\") { name } }");
     VALID("fragment F on Pet { ... on Dog { barkVolume } } { pet { ...F } }");
-    EXPECT("{ dog { meowVolume } }", 1, "Cannot query field \"meowVolume\" on type \"Dog\"", 1, 9);
+    EXPECT("{ dog { meowVolume } }", 1, "Type \"Dog\" has no field \"meowVolume\"", 1, 9);
     EXPECT("{ dog {\n    kawVolume: meowVolume } }", 1, "\"meowVolume\"", 2, 5);
-    EXPECT("{ dog { nam } }", 1, "no such field. Did you mean \"name\"?", 1, 9);
+    EXPECT("{ dog { nam } }", 1, "has no field \"nam\". Did you mean \"name\"?", 1, 9);
     EXPECT("{ dog { nicknam barkVolum } }", 2, "Did you mean \"nickname\"?", 1, 9);
-    EXPECT("{ dog { xyzzy } }", 1, "no such field.", 1, 9);
-    EXPECT("{ catOrDog { name } }", 1, "on union \"CatOrDog\"", 1, 14);
-    EXPECT("{ pet { nickname } }", 1, "field \"nickname\" on type \"Pet\"", 1, 9);
+    EXPECT("{ dog { xyzzy } }", 1, "has no field \"xyzzy\".", 1, 9);
+    EXPECT("{ catOrDog { name } }", 1, "Union \"CatOrDog\" has no field \"name\"", 1, 14);
+    EXPECT("{ pet { nickname } }", 1, "Type \"Pet\" has no field \"nickname\"", 1, 9);
     /* below an unknown field nothing more is reported */
     EXPECT("{ dog { unknown { whatever { deeper } } } }", 1, "\"unknown\"", 1, 9);
-    EXPECT("{ dog { __schema { queryType { name } } } }", 1, "\"__schema\" on type \"Dog\"", 1, 9);
+    EXPECT("{ dog { __schema { queryType { name } } } }", 1,
+           "Type \"Dog\" has no field \"__schema\"", 1, 9);
     EXPECT("mutation { mutateDog { name } } query Q { mutateDog { name } }", 2, NULL, 0, 0);
 }
 
@@ -295,13 +296,13 @@ TEST(validate_fragment_name_uniqueness)
     VALID("{ dog { ...A ...B } } fragment A on Dog { name } fragment B on Dog { nickname }");
     vt_run(&t, "{ dog { ...A } }\nfragment A on Dog { name }\nfragment A on Dog { nickname }");
     CHECK_UINT_EQ(t.n, 1);
-    CHECK_ERR(ERROR_AT(&t, 0), "only one fragment named \"A\"", 0, 2, 10);
+    CHECK_ERR(ERROR_AT(&t, 0), "fragment name \"A\" is used more than once", 0, 2, 10);
     CHECK_ERR(ERROR_AT(&t, 0), NULL, 1, 3, 10);
     vt_done(&t);
     /* as in graphql-js, a spread leads to the last definition of the name: G is used */
     EXPECT("{ dog { ...F } } fragment F on Dog { name } fragment F on Dog { ...G }\n"
            "fragment G on Dog { name }",
-           1, "only one fragment named \"F\"", 1, 27);
+           1, "fragment name \"F\" is used more than once", 1, 27);
 }
 
 TEST(validate_fragment_type_exists)
@@ -319,8 +320,9 @@ TEST(validate_fragments_on_composite_types)
     VALID("{ pet { ...F } } fragment F on Pet { name }");
     VALID("{ catOrDog { ...F } } fragment F on CatOrDog { __typename }");
     EXPECT("{ dog { ...F } }\nfragment F on Boolean { x }", 1,
-           "Fragment \"F\" cannot condition on non composite type \"Boolean\"", 2, 15);
-    EXPECT("{ dog { ... on FurColor { x } } }", 1, "non composite type \"FurColor\"", 1, 16);
+           "Fragment \"F\" has type condition \"Boolean\", which is not", 2, 15);
+    EXPECT("{ dog { ... on FurColor { x } } }", 1, "type condition \"FurColor\", which is not", 1,
+           16);
     EXPECT("{ dog { ...F } } fragment F on ComplexInput { x }", 1, "\"ComplexInput\"", 1, 32);
 }
 

@@ -24,8 +24,8 @@ TEST(validate_argument_names)
               0, 1, 25);
     vt_done(&t);
     /* an unknown field's arguments are not looked at, but their variables are */
-    EXPECT("query Q($v: Int) { dog { unknown(x: $v) } }", 1, "Cannot query field", 1, 26);
-    EXPECT("{ dog { unknown(x: $v) } }", 2, "Cannot query field", 1, 9);
+    EXPECT("query Q($v: Int) { dog { unknown(x: $v) } }", 1, "has no field", 1, 26);
+    EXPECT("{ dog { unknown(x: $v) } }", 2, "has no field", 1, 9);
 }
 
 TEST(validate_argument_uniqueness)
@@ -36,12 +36,13 @@ TEST(validate_argument_uniqueness)
           "y: 2) } }");
     vt_run(&t, "{ dog { doesKnowCommand(dogCommand: SIT, dogCommand: HEEL, dogCommand: DOWN) } }");
     CHECK_UINT_EQ(t.n, 1);
-    CHECK_ERR(ERROR_AT(&t, 0), "There can be only one argument named \"dogCommand\"", 0, 1, 25);
+    CHECK_ERR(ERROR_AT(&t, 0), "argument name \"dogCommand\" is used more than once", 0, 1, 25);
     CHECK_ERR(ERROR_AT(&t, 0), NULL, 1, 1, 42);
     CHECK_ERR(ERROR_AT(&t, 0), NULL, 2, 1, 60);
     vt_done(&t);
-    EXPECT("{ dog { name @include(if: true, if: false) } }", 1, "argument named \"if\"", 1, 23);
-    EXPECT("{ dog { unknown(a: 1, a: 2) } }", 2, "Cannot query field", 1, 9);
+    EXPECT("{ dog { name @include(if: true, if: false) } }", 1, "argument name \"if\" is used", 1,
+           23);
+    EXPECT("{ dog { unknown(a: 1, a: 2) } }", 2, "has no field", 1, 9);
 }
 
 TEST(validate_required_arguments)
@@ -119,12 +120,13 @@ TEST(validate_input_object_fields)
     vt_run(&t, "{ complicatedArgs { complexArgField(complexArg: { requiredField: true,\n"
                "  requiredField: false }) } }");
     CHECK_UINT_EQ(t.n, 1);
-    CHECK_ERR(ERROR_AT(&t, 0), "only one input field named \"requiredField\"", 0, 1, 51);
+    CHECK_ERR(ERROR_AT(&t, 0), "input field name \"requiredField\" is used more than once", 0, 1,
+              51);
     CHECK_ERR(ERROR_AT(&t, 0), NULL, 1, 2, 3);
     vt_done(&t);
     /* names are unique in any object value, whether or not its type is known */
     EXPECT("{ dog { name(x: {a: 1, b: [{c: 1, c: 2}]}) } }", 2, "Unknown argument \"x\"", 1, 14);
-    EXPECT("{ dog { unknown(x: {a: 1, a: 2}) } }", 2, "Cannot query field", 1, 9);
+    EXPECT("{ dog { unknown(x: {a: 1, a: 2}) } }", 2, "has no field", 1, 9);
     /* 5.6.4: nonNullField has a default, requiredField does not */
     EXPECT("{ complicatedArgs { complexArgField(complexArg: { intField: 4 }) } }", 1,
            "Field \"ComplexInput.requiredField\" of required type \"Boolean!\" was not given", 1,
@@ -171,7 +173,7 @@ TEST(validate_directives_unique_per_location)
     VALID("{ dog { name @repeatable @repeatable(n: 2) @include(if: true) } }");
     vt_run(&t, "{ dog { name @onField @onField @onField } }");
     CHECK_UINT_EQ(t.n, 2);
-    CHECK_ERR(ERROR_AT(&t, 0), "directive \"@onField\" can only be used once", 0, 1, 14);
+    CHECK_ERR(ERROR_AT(&t, 0), "\"@onField\" is not repeatable", 0, 1, 14);
     CHECK_ERR(ERROR_AT(&t, 0), NULL, 1, 1, 23);
     CHECK_ERR(ERROR_AT(&t, 1), NULL, 1, 1, 32);
     vt_done(&t);
@@ -193,7 +195,7 @@ TEST(validate_variable_uniqueness)
                "b: intArgField(intArg: $b) } }");
     CHECK_UINT_EQ(t.n, 2);
     CHECK_ERR(ERROR_AT(&t, 1), "\"$a\" of type \"String\" is used where", 0, 1, 27);
-    CHECK_ERR(ERROR_AT(&t, 0), "There can be only one variable named \"$a\"", 0, 1, 10);
+    CHECK_ERR(ERROR_AT(&t, 0), "variable name \"$a\" is used more than once", 0, 1, 10);
     CHECK_ERR(ERROR_AT(&t, 0), NULL, 1, 1, 28);
     vt_done(&t);
 }
