@@ -59,8 +59,8 @@ int gw_routes_add(struct gw *g, struct http_router *r, struct err *err) APP_MUST
  * the tokens it signed expire) and drops retired keys whose time is over. */
 int gw_maintain(struct gw *g, struct err *err) APP_MUST_CHECK;
 /* The gateway's GraphQL schema as it serves it: built from the SDL compiled into the binary
- * (the .graphql files of schema/), every resolver bound. For tools and fuzzing; the caller frees it with
- * gql_schema_free(). */
+ * (the .graphql files of schema/), every resolver bound. For tools and fuzzing; the caller frees it
+ * with gql_schema_free(). */
 struct gql_schema;
 int gw_graphql_schema(struct gql_schema **out, struct err *err) APP_MUST_CHECK;
 /* After the server has stopped (its loop threads have exited). NULL is fine. */
