@@ -130,18 +130,25 @@ static void field_error(struct exec *x, const struct fnode *f, const struct gql_
     e->path = path_copy(x, path);
 }
 
-/* The error a failed collection left, at its place, with <path>. */
-static void collect_error(struct exec *x, const struct gql_path *path)
+/* A BAD_USER_INPUT error at <loc> in the document (an argument's value, a directive's
+ * variable) with <path>. */
+static void input_error(struct exec *x, struct gql_loc loc, const struct gql_path *path,
+                        const char *msg)
 {
-    struct gql_error *e =
-        gql_error_add(x->a, &x->tail, x->collect_loc, "BAD_USER_INPUT", "%s", x->collect_msg);
+    struct gql_error *e = gql_error_add(x->a, &x->tail, loc, "BAD_USER_INPUT", "%s", msg);
 
-    x->collect_failed = false;
     if (e == NULL) {
         out_of_memory(x);
         return;
     }
     e->path = path_copy(x, path);
+}
+
+/* The error a failed collection left, with <path>. */
+static void collect_error(struct exec *x, const struct gql_path *path)
+{
+    x->collect_failed = false;
+    input_error(x, x->collect_loc, path, x->collect_msg);
 }
 
 /* ---------------------------------------------------------------- collecting fields */
@@ -756,9 +763,7 @@ static int execute_field(struct exec *x, const struct gql_stype *obj, const stru
         return 0;
     }
     if (coerce_args(x, rc.field, sel, &args, &rc.nargs, &where, &err) != 0) {
-        x->collect_loc = where;
-        snprintf(x->collect_msg, sizeof(x->collect_msg), "%s", err.msg);
-        collect_error(x, path);
+        input_error(x, where, path, err.msg);
         status = PROPAGATE;
     } else {
         rc.args = args;
