@@ -46,7 +46,7 @@ $(error MODE must be debug, release, asan, tsan or fuzz)
 endif
 
 # Modules in dependency order; each is src/<mod>/*.c with include/<mod>/<mod>.h.
-MODULES ?= base auth gql http obs store gateway
+MODULES ?= base auth gql http obs store flow gateway
 LIB_SRC := $(foreach m,$(MODULES),$(wildcard src/$(m)/*.c)) $(EXTRA_SRC)
 LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o)
 # The gateway's GraphQL schema is compiled in: scripts/embed turns schema/*.graphql into C.

@@ -71,8 +71,9 @@ enum err_code {
     ERR_INTERNAL = -8,    /* a bug or an impossible state */
     ERR_UNAUTHENTICATED = -9,
     ERR_FORBIDDEN = -10,
+    ERR_CANCELLED = -11, /* someone cancelled the operation (a workflow, a build) */
 };
-#define ERR_CODE_MIN ERR_FORBIDDEN
+#define ERR_CODE_MIN ERR_CANCELLED
 
 /* Owned by the caller; the callee fills it when it fails. */
 struct err {
@@ -114,6 +115,10 @@ struct slice slice_trim(struct slice s); /* strips ASCII spaces and tabs on both
 bool slice_split(struct slice *s, char sep, struct slice *head);
 /* 0..15 for a hexadecimal digit (either case), else -1. */
 int slice_hex_digit(char c);
+/* Copies at most <max> bytes of <v> into <out> (which holds <max> + 4) to quote back in an
+ * error message: control bytes become '?', a cut value ends in "..." (never inside a UTF-8
+ * character). Returns <out>. Never call it with a secret. */
+const char *slice_echo(char *out, size_t max, struct slice v);
 /* Decimal digits only, no sign, no spaces; ERR_INVALID on anything else, ERR_LIMIT past max. */
 int slice_to_u64(struct slice s, uint64_t *out) APP_MUST_CHECK;
 
@@ -326,6 +331,9 @@ void jw_raw(struct jw *w, struct slice json); /* already-encoded JSON value */
 /* Appends <s> as a JSON string literal with quotes (escapes control chars, replaces invalid
  * UTF-8 with U+FFFD). */
 void json_escape(struct sbuf *out, struct slice s);
+/* Appends <s> as text a database will take: each byte of an invalid UTF-8 sequence becomes
+ * U+FFFD and each NUL the two characters "\0". */
+void sbuf_put_utf8(struct sbuf *out, struct slice s);
 
 /* ---------------------------------------------------------------- cfg */
 

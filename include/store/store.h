@@ -70,6 +70,9 @@ static inline const struct store_val *store_cell(const struct store_rows *r, siz
  * <tx>; commit returns only once the data is durable (fsync'ed). */
 struct store_tx;
 int store_begin(struct store *s, struct store_tx **tx, struct err *err) APP_MUST_CHECK;
+/* A transaction that only reads (BEGIN DEFERRED on SQLite, so it waits for no writer and sees
+ * one snapshot from its first read; READ ONLY on PostgreSQL, where a write fails). */
+int store_begin_read(struct store *s, struct store_tx **tx, struct err *err) APP_MUST_CHECK;
 int store_commit(struct store_tx *tx, struct err *err) APP_MUST_CHECK;
 void store_rollback(struct store_tx *tx);
 
@@ -96,6 +99,9 @@ int store_exec1(struct store *s, const char *sql, const struct store_val *args, 
                 int64_t *changes, struct err *err) APP_MUST_CHECK;
 int store_query1(struct store *s, struct arena *a, const char *sql, const struct store_val *args,
                  size_t nargs, struct store_rows **out, struct err *err) APP_MUST_CHECK;
+/* The same in a read-only transaction (store_begin_read). */
+int store_read1(struct store *s, struct arena *a, const char *sql, const struct store_val *args,
+                size_t nargs, struct store_rows **out, struct err *err) APP_MUST_CHECK;
 
 /* ---------------------------------------------------------------- migrations */
 
@@ -116,6 +122,11 @@ struct store_migration {
  * binary on a newer database) or a recorded migration's name differs. */
 int store_migrate(struct store *s, const struct store_migration *m, size_t n,
                   struct err *err) APP_MUST_CHECK;
+/* The same for a library that keeps tables in the service's database beside the service's
+ * own (the workflow engine): set <set> (^[a-z][a-z0-9_]{0,30}$) has versions of its own,
+ * recorded in the table <set>_schema_migrations. */
+int store_migrate_set(struct store *s, const char *set, const struct store_migration *m, size_t n,
+                      struct err *err) APP_MUST_CHECK;
 /* The version applied so far (0 for a new database). */
 int store_version(struct store *s, int *version, struct err *err) APP_MUST_CHECK;
 
@@ -167,5 +178,39 @@ void store_watch_close(struct store_watch *w);
  * this call is read after the stamp. */
 void store_watch_read(const struct store_watch *w, struct store_stamp *out);
 bool store_stamp_eq(const struct store_stamp *a, const struct store_stamp *b);
+
+/* ---------------------------------------------------------------- LISTEN/NOTIFY */
+
+/*
+ * Wakes the processes that share a PostgreSQL database (the workflow engine's) when one of
+ * them commits work for the others. A notification is a hint, not data: whoever is woken reads
+ * the database to learn what changed, and a process that was not listening gets nothing.
+ * Identical notifications (channel and payload) of one transaction arrive once.
+ */
+struct store_listener;
+/* PostgreSQL: a connection of its own, outside the pool, LISTENing on <channel>
+ * (^[a-z][a-z0-9_]{0,62}$); ERR_UNAVAILABLE when the server cannot be reached. SQLite:
+ * ERR_INVALID ("LISTEN needs PostgreSQL"), since one process owns a SQLite file and wakes
+ * itself in memory. On success *out is the caller's (store_listener_close()). */
+int store_listen(struct store *s, const char *channel, struct store_listener **out,
+                 struct err *err) APP_MUST_CHECK;
+/* Waits up to <timeout_ms> for notifications. 1 when at least one arrived (all that arrived
+ * are consumed; the payload of the first is copied to <payload> when not NULL), 0 on timeout
+ * or store_listener_wake(). When the connection is lost it reconnects (and LISTENs again)
+ * and returns 1, since notifications may have been missed meanwhile; ERR_UNAVAILABLE only
+ * while the server cannot be reached (the caller waits and calls again). One thread at a
+ * time; <payload> is emptied first (its err is set when a payload does not fit). */
+int store_listener_wait(struct store_listener *l, uint64_t timeout_ms, struct sbuf *payload,
+                        struct err *err) APP_MUST_CHECK;
+/* Any thread: makes a store_listener_wait() in progress (or the next one) return 0 at once. */
+void store_listener_wake(struct store_listener *l);
+/* Once no thread waits or wakes any more. NULL is fine. */
+void store_listener_close(struct store_listener *l);
+/* Sends a notification on <channel> with <payload> (at most 7999 bytes) when <tx> commits
+ * ("SELECT pg_notify(?, ?)"); on SQLite it does nothing and returns 0. Both check the
+ * arguments first (ERR_INVALID for a bad channel, or a payload too long, not UTF-8 or holding
+ * a NUL), so what works on SQLite works on PostgreSQL and <tx> stays usable. */
+int store_notify(struct store_tx *tx, const char *channel, struct slice payload,
+                 struct err *err) APP_MUST_CHECK;
 
 #endif

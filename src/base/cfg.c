@@ -204,26 +204,6 @@ void cfg_add(struct cfg *c, const struct cfg_section *sec)
 
 /* ---------------------------------------------------------------- errors */
 
-/* Copies at most ECHO_MAX bytes of <v> for an error message: control bytes become '?', a cut
- * value ends in "...". Never called with a secret. */
-static const char *echo(char out[ECHO_SIZE], struct slice v)
-{
-    size_t n = v.len;
-
-    if (n > ECHO_MAX) {
-        n = ECHO_MAX;
-        while (n > 0 && ((unsigned char)v.ptr[n] & 0xC0) == 0x80) /* keep UTF-8 whole */
-            n--;
-    }
-    for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)v.ptr[i];
-
-        out[i] = (ch < 0x20 || ch == 0x7f) ? '?' : (char)ch;
-    }
-    memcpy(out + n, n < v.len ? "..." : "", n < v.len ? 4 : 1);
-    return out;
-}
-
 static char lower(char ch)
 {
     return (ch >= 'A' && ch <= 'Z') ? (char)(ch - 'A' + 'a') : ch;
@@ -280,7 +260,7 @@ static int unknown_key(const struct cfg *c, const char *where, struct slice key,
     char shown[ECHO_SIZE];
     const char *near = suggest(c, key);
 
-    echo(shown, key);
+    slice_echo(shown, ECHO_MAX, key);
     if (near != NULL)
         return err_set(err, ERR_INVALID, "%s%s: unknown key; did you mean %s?", where, shown, near);
     return err_set(err, ERR_INVALID, "%s%s: unknown key", where, shown);
@@ -380,7 +360,7 @@ static int range_error(const struct cfg_key *k, const char *label, struct slice 
     fmt_number(lo, k->type, k->min);
     fmt_number(hi, k->type, k->max);
     return err_set(err, ERR_INVALID, "%s: must be between %s and %s, got \"%s\"", label, lo, hi,
-                   echo(shown, v));
+                   slice_echo(shown, ECHO_MAX, v));
 }
 
 /* Checks <v> against key <k> and fills *out (out->s is then owned by the caller). Errors start
@@ -409,7 +389,7 @@ static int parse_value(const struct cfg_key *k, struct slice v, const char *labe
     }
     if (rc < 0)
         return err_set(err, ERR_INVALID, "%s: %s, got \"%s\"", label, rule(k->type),
-                       echo(shown, v));
+                       slice_echo(shown, ECHO_MAX, v));
     return 0;
 }
 

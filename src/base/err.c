@@ -20,6 +20,7 @@ static const struct {
     [-ERR_INTERNAL] = {"internal", 500, "INTERNAL"},
     [-ERR_UNAUTHENTICATED] = {"unauthenticated", 401, "UNAUTHENTICATED"},
     [-ERR_FORBIDDEN] = {"forbidden", 403, "FORBIDDEN"},
+    [-ERR_CANCELLED] = {"cancelled", 409, "CANCELLED"},
 };
 
 static int index_of(int code)

@@ -142,6 +142,23 @@ static size_t utf8_len(const unsigned char *p, size_t n)
     return len;
 }
 
+void sbuf_put_utf8(struct sbuf *out, struct slice s)
+{
+    const unsigned char *p = (const unsigned char *)(s.ptr ? s.ptr : "");
+    size_t i = 0, n;
+
+    while (i < s.len) {
+        n = utf8_len(p + i, s.len - i);
+        if (n == 0 || p[i] == 0) {
+            sbuf_puts(out, p[i] == 0 ? "\\0" : "\xef\xbf\xbd");
+            i++;
+            continue;
+        }
+        sbuf_put(out, p + i, n);
+        i += n;
+    }
+}
+
 void json_escape(struct sbuf *out, struct slice s)
 {
     static const char hex[] = "0123456789abcdef";

@@ -96,3 +96,21 @@ int slice_hex_digit(char c)
         return c - 'A' + 10;
     return -1;
 }
+
+const char *slice_echo(char *out, size_t max, struct slice v)
+{
+    size_t n = v.len;
+
+    if (n > max) {
+        n = max;
+        while (n > 0 && ((unsigned char)v.ptr[n] & 0xC0) == 0x80) /* keep UTF-8 whole */
+            n--;
+    }
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)v.ptr[i];
+
+        out[i] = (ch < 0x20 || ch == 0x7f) ? '?' : (char)ch;
+    }
+    memcpy(out + n, n < v.len ? "..." : "", n < v.len ? 4 : 1);
+    return out;
+}

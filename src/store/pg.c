@@ -162,25 +162,53 @@ static int url_password(const char *url, char **out, struct err *err)
     return 0;
 }
 
+/* What PQconnectdbParams() and PQconnectStartParams() take: our defaults, then the URL as an
+ * expanded dbname, so its own parameters win. */
+struct conn_params {
+    char timeout[32], app[80];
+    const char *keys[5], *vals[5];
+};
+
+static void conn_params_init(struct conn_params *p, const char *url, const char *service,
+                             uint64_t timeout_ms)
+{
+    static const char *const keys[] = {"connect_timeout", "application_name", "client_encoding",
+                                       "dbname", NULL};
+
+    snprintf(p->timeout, sizeof(p->timeout), "%" PRIu64, timeout_ms < 2000 ? 2 : timeout_ms / 1000);
+    snprintf(p->app, sizeof(p->app), "slipway-%s", service ? service : "store");
+    memcpy(p->keys, keys, sizeof(keys));
+    p->vals[0] = p->timeout;
+    p->vals[1] = p->app;
+    p->vals[2] = "UTF8";
+    p->vals[3] = url;
+    p->vals[4] = NULL;
+}
+
+/* Checks <url> is a postgres:// URL libpq can take; *pw gets its password (the caller frees
+ * it), so libpq's messages can be scrubbed of it. */
+static int url_check(const char *url, char **pw, struct err *err)
+{
+    if (url == NULL || strncmp(url, "postgres", 8) != 0)
+        return err_set(err, ERR_INVALID, "postgres: the URL must start with postgres://");
+    return url_password(url, pw, err);
+}
+
 /* Connects to <url>, waiting at most <timeout_ms> (URL parameters win over our defaults).
  * On success *out is the caller's (PQfinish()). */
 static int pg_open(const char *url, const char *service, uint64_t timeout_ms, PGconn **out,
                    struct err *err)
 {
-    char timeout[32], app[80], *pw = NULL;
-    const char *keys[] = {"connect_timeout", "application_name", "client_encoding", "dbname", NULL};
-    const char *vals[] = {timeout, app, "UTF8", url, NULL};
+    struct conn_params p;
+    char *pw = NULL;
     PGconn *pg;
     int rc;
 
-    if (url == NULL || strncmp(url, "postgres", 8) != 0)
-        return err_set(err, ERR_INVALID, "postgres: the URL must start with postgres://");
-    rc = url_password(url, &pw, err);
+    rc = url_check(url, &pw, err);
     if (rc < 0)
         return rc;
-    snprintf(timeout, sizeof(timeout), "%" PRIu64, timeout_ms < 2000 ? 2 : timeout_ms / 1000);
-    snprintf(app, sizeof(app), "slipway-%s", service ? service : "store");
-    pg = PQconnectdbParams(keys, vals, 1);
+    conn_params_init(&p, url, service, timeout_ms);
+    pg = PQconnectdbParams(p.keys, p.vals, 1);
     if (pg == NULL) {
         rc = err_set(err, ERR_LIMIT, "postgres: out of memory for a connection");
     } else if (PQstatus(pg) != CONNECTION_OK) {
@@ -203,6 +231,39 @@ static void pg_notice(void *arg, const char *msg)
     if (m.len > 0 && m.ptr[m.len - 1] == '\n')
         m.len--;
     LOG_DEBUG(&ctx, "store.pg_notice", LF_SLICE("msg", m));
+}
+
+int store_pg_start(const char *url, const char *service, struct pg_conn **out, struct err *err)
+{
+    struct conn_params p;
+    char *pw = NULL;
+    PGconn *pg;
+    int rc;
+
+    *out = NULL;
+    rc = url_check(url, &pw, err); /* a URL libpq would quote in its messages fails here */
+    free(pw);
+    if (rc < 0)
+        return rc;
+    conn_params_init(&p, url, service, 0); /* connect_timeout binds blocking connects only */
+    pg = PQconnectStartParams(p.keys, p.vals, 1);
+    if (pg == NULL)
+        return err_set(err, ERR_LIMIT, "postgres: out of memory for a connection");
+    PQsetNoticeProcessor(pg, pg_notice, NULL);
+    *out = pg;
+    return 0;
+}
+
+int store_pg_error(struct err *err, int code, const char *prefix, const char *msg, const char *url)
+{
+    char *pw = NULL;
+    int rc;
+
+    if (url != NULL && url_password(url, &pw, NULL) < 0)
+        pw = NULL; /* a URL libpq cannot parse: store_pg_start() refused it already */
+    rc = set_scrubbed(err, code, prefix, msg, pw);
+    free(pw);
+    return rc;
 }
 
 static int pg_connect(const struct store_opts *opts, struct store_conn **out, struct err *err)
@@ -621,6 +682,7 @@ const struct store_backend store_pg_backend = {
     .exec = pg_exec,
     .exec_script = pg_exec_script,
     .begin_sql = "BEGIN",
+    .begin_read_sql = "BEGIN READ ONLY",
     .migrate_lock_sql = "SELECT pg_advisory_xact_lock(" ADVISORY_MIGRATE ")",
     .migrate_unlock_sql = NULL, /* the transaction's end releases the lock */
     .alive = pg_alive,

@@ -436,6 +436,7 @@ const struct store_backend store_sqlite_backend = {
     .exec_script = sq_exec_script,
     /* Writers queue here, under the busy timeout, instead of failing at their first write. */
     .begin_sql = "BEGIN IMMEDIATE",
+    .begin_read_sql = "BEGIN DEFERRED",
     /* BEGIN IMMEDIATE already excludes every other writer for the whole transaction. */
     .migrate_lock_sql = NULL,
     .migrate_unlock_sql = NULL,

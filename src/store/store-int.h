@@ -28,6 +28,7 @@ struct store_backend {
     int (*exec_script)(struct store_conn *c, const char *sql, struct err *err);
     /* The statements that start a transaction and that take the migration lock. */
     const char *begin_sql;
+    const char *begin_read_sql; /* a transaction that only reads */
     const char *migrate_lock_sql;   /* run inside the migration transaction */
     const char *migrate_unlock_sql; /* NULL when commit releases it */
     /* Whether the connection still works (after an error, the pool drops broken ones). */
@@ -45,5 +46,23 @@ void store_sql_dollar(const char *sql, struct sbuf *out);
 
 /* Copies a value into <a> (TEXT/BLOB bytes; TEXT gets a NUL after its bytes). */
 int store_val_copy(struct arena *a, const struct store_val *in, struct store_val *out);
+
+/* The options <s> was opened with: url is the backend's part (the whole URL for PostgreSQL),
+ * service and the timeouts have their defaults applied. Valid until store_close(). */
+const struct store_opts *store_opts_of(const struct store *s);
+/* The store <tx> runs in. */
+struct store *store_tx_store(const struct store_tx *tx);
+
+/* ---------------------------------------------------------------- pg.c, for listen.c */
+
+struct pg_conn; /* libpq's PGconn */
+/* Starts a connection to <url> made as the pool's are (application_name slipway-<service>,
+ * UTF8, server notices to the debug log; the URL's own parameters win) and returns at once:
+ * the caller drives it with PQconnectPoll() and PQfinish()es it, also after a failure.
+ * ERR_INVALID for a bad URL, ERR_LIMIT when libpq has no memory. */
+int store_pg_start(const char *url, const char *service, struct pg_conn **out, struct err *err);
+/* err_set(<code>, "<prefix>: <msg>") for a libpq message <msg>, with line breaks made spaces
+ * and the password of <url> replaced by "***". */
+int store_pg_error(struct err *err, int code, const char *prefix, const char *msg, const char *url);
 
 #endif

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <strings.h>
 #include <time.h>
@@ -38,9 +39,11 @@ struct store_tx {
     bool failed; /* a statement failed: ask alive() before the connection goes back */
 };
 
-static const char migrations_table_sql[] =
-    "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
-    "name TEXT NOT NULL, applied_at TEXT NOT NULL)";
+/* The table recording a migration set's versions: "schema_migrations", or
+ * "<set>_schema_migrations" for a library's set. */
+struct mig_table {
+    char name[64];
+};
 
 /* ---------------------------------------------------------------- opening */
 
@@ -182,6 +185,16 @@ enum store_kind store_kind(const struct store *s)
     return s->kind;
 }
 
+const struct store_opts *store_opts_of(const struct store *s)
+{
+    return &s->opts;
+}
+
+struct store *store_tx_store(const struct store_tx *tx)
+{
+    return tx->s;
+}
+
 /* ---------------------------------------------------------------- pool */
 
 static struct timespec deadline_after(uint64_t ms)
@@ -263,7 +276,8 @@ static void tx_end(struct store_tx *tx, bool drop)
 
 /* Starts a transaction on a pooled connection. A connection found dead (the server restarted
  * while it sat idle) is replaced once. */
-int store_begin(struct store *s, struct store_tx **out, struct err *err)
+static int begin_with(struct store *s, const char *begin_sql, struct store_tx **out,
+                      struct err *err)
 {
     struct store_conn *c;
     int rc, attempt;
@@ -273,7 +287,7 @@ int store_begin(struct store *s, struct store_tx **out, struct err *err)
         rc = conn_get(s, &c, err);
         if (rc < 0)
             return rc;
-        rc = s->be->exec_script(c, s->be->begin_sql, err);
+        rc = s->be->exec_script(c, begin_sql, err);
         if (rc == 0)
             break;
         if (s->be->alive == NULL || s->be->alive(c)) {
@@ -288,6 +302,16 @@ int store_begin(struct store *s, struct store_tx **out, struct err *err)
     (*out)->s = s;
     (*out)->c = c;
     return 0;
+}
+
+int store_begin(struct store *s, struct store_tx **out, struct err *err)
+{
+    return begin_with(s, s->be->begin_sql, out, err);
+}
+
+int store_begin_read(struct store *s, struct store_tx **out, struct err *err)
+{
+    return begin_with(s, s->be->begin_read_sql, out, err);
 }
 
 /* Commits when <rc> is 0, else (or when the commit fails) rolls back. Returns the first error. */
@@ -386,11 +410,12 @@ int store_exec1(struct store *s, const char *sql, const struct store_val *args, 
     return store_commit(tx, err);
 }
 
-int store_query1(struct store *s, struct arena *a, const char *sql, const struct store_val *args,
-                 size_t nargs, struct store_rows **out, struct err *err)
+static int query_in_own_tx(struct store *s, bool read_only, struct arena *a, const char *sql,
+                           const struct store_val *args, size_t nargs, struct store_rows **out,
+                           struct err *err)
 {
     struct store_tx *tx;
-    int rc = store_begin(s, &tx, err);
+    int rc = read_only ? store_begin_read(s, &tx, err) : store_begin(s, &tx, err);
 
     *out = NULL;
     if (rc < 0)
@@ -404,6 +429,18 @@ int store_query1(struct store *s, struct arena *a, const char *sql, const struct
     if (rc < 0)
         *out = NULL;
     return rc;
+}
+
+int store_query1(struct store *s, struct arena *a, const char *sql, const struct store_val *args,
+                 size_t nargs, struct store_rows **out, struct err *err)
+{
+    return query_in_own_tx(s, false, a, sql, args, nargs, out, err);
+}
+
+int store_read1(struct store *s, struct arena *a, const char *sql, const struct store_val *args,
+                size_t nargs, struct store_rows **out, struct err *err)
+{
+    return query_in_own_tx(s, true, a, sql, args, nargs, out, err);
 }
 
 /* ---------------------------------------------------------------- migrations */
@@ -425,17 +462,43 @@ static int migrations_check(const struct store_migration *m, size_t n, struct er
     return 0;
 }
 
-/* Begins a transaction holding the migration lock, with schema_migrations in place. */
-static int mig_begin(struct store *s, struct store_tx **tx, struct err *err)
+static int mig_table_init(struct mig_table *t, const char *set, struct err *err)
 {
+    size_t i, n = set == NULL ? 0 : strlen(set);
+
+    if (n == 0) {
+        memcpy(t->name, "schema_migrations", sizeof("schema_migrations"));
+        return 0;
+    }
+    for (i = 0; i < n; i++)
+        if (!((set[i] >= 'a' && set[i] <= 'z') || (i > 0 && set[i] == '_') ||
+              (i > 0 && set[i] >= '0' && set[i] <= '9')))
+            break;
+    if (i < n || n > 30)
+        return err_set(err, ERR_INVALID,
+                       "migration set \"%.40s\" is not a lower-case name of at most 30 characters",
+                       set);
+    snprintf(t->name, sizeof(t->name), "%s_schema_migrations", set);
+    return 0;
+}
+
+/* Begins a transaction holding the migration lock, with the set's table in place. */
+static int mig_begin(struct store *s, const struct mig_table *t, struct store_tx **tx,
+                     struct err *err)
+{
+    char sql[192];
     int rc = store_begin(s, tx, err);
 
     if (rc < 0)
         return rc;
+    snprintf(sql, sizeof(sql),
+             "CREATE TABLE IF NOT EXISTS %s (version INTEGER PRIMARY KEY, "
+             "name TEXT NOT NULL, applied_at TEXT NOT NULL)",
+             t->name);
     if (s->be->migrate_lock_sql != NULL)
         rc = s->be->exec_script((*tx)->c, s->be->migrate_lock_sql, err);
     if (rc == 0)
-        rc = s->be->exec_script((*tx)->c, migrations_table_sql, err);
+        rc = s->be->exec_script((*tx)->c, sql, err);
     if (rc < 0)
         (*tx)->failed = true;
     return rc;
@@ -479,16 +542,17 @@ static int mig_row(const struct store_rows *r, size_t i, const struct store_migr
 }
 
 /* Reads what schema_migrations records, checks it against <m> and gives the version. */
-static int mig_recorded(struct store_tx *tx, const struct store_migration *m, size_t n,
-                        int *version, struct err *err)
+static int mig_recorded(struct store_tx *tx, const struct mig_table *t,
+                        const struct store_migration *m, size_t n, int *version, struct err *err)
 {
     struct arena *a = arena_new(&(struct arena_opts){.budget = MIGRATION_ARENA});
     struct store_rows *r;
+    char sql[128];
     size_t i;
     int rc;
 
-    rc = store_query(tx, a, "SELECT version, name FROM schema_migrations ORDER BY version", NULL, 0,
-                     &r, err);
+    snprintf(sql, sizeof(sql), "SELECT version, name FROM %s ORDER BY version", t->name);
+    rc = store_query(tx, a, sql, NULL, 0, &r, err);
     for (i = 0; rc == 0 && i < r->nrows; i++)
         rc = mig_row(r, i, m, n, err);
     if (rc == 0)
@@ -497,10 +561,11 @@ static int mig_recorded(struct store_tx *tx, const struct store_migration *m, si
     return rc;
 }
 
-static int mig_apply(struct store_tx *tx, const struct store_migration *m, struct err *err)
+static int mig_apply(struct store_tx *tx, const struct mig_table *t,
+                     const struct store_migration *m, struct err *err)
 {
     const char *sql = tx->s->kind == STORE_POSTGRES ? m->sql_postgres : m->sql_sqlite;
-    char ts[32];
+    char ts[32], ins[128];
     int rc;
 
     if (sql == NULL)
@@ -514,46 +579,59 @@ static int mig_apply(struct store_tx *tx, const struct store_migration *m, struc
         return err_wrap(err, "migration %d (%s)", m->version, m->name);
     }
     time_rfc3339_ms(time_wall_ms(), ts);
-    rc = store_exec(
-        tx, "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
-        (struct store_val[]){SV_INT(m->version), SV_CSTR(m->name), SV_CSTR(ts)}, 3, NULL, err);
+    snprintf(ins, sizeof(ins), "INSERT INTO %s (version, name, applied_at) VALUES (?, ?, ?)",
+             t->name);
+    rc =
+        store_exec(tx, ins, (struct store_val[]){SV_INT(m->version), SV_CSTR(m->name), SV_CSTR(ts)},
+                   3, NULL, err);
     return rc < 0 ? err_wrap(err, "migration %d (%s)", m->version, m->name) : 0;
 }
 
 /* Applies the next pending migration under the lock. 1 when one was applied, 0 when the
  * database is up to date, or a negative ERR_*. */
-static int mig_step(struct store *s, const struct store_migration *m, size_t n, struct err *err)
+static int mig_step(struct store *s, const struct mig_table *t, const struct store_migration *m,
+                    size_t n, struct err *err)
 {
     struct store_tx *tx;
     int rc, version = 0;
     bool applied = false;
 
-    rc = mig_begin(s, &tx, err);
+    rc = mig_begin(s, t, &tx, err);
     if (rc < 0 && tx == NULL)
         return rc;
     if (rc == 0)
-        rc = mig_recorded(tx, m, n, &version, err);
+        rc = mig_recorded(tx, t, m, n, &version, err);
     if (rc == 0 && (size_t)version < n) {
-        rc = mig_apply(tx, &m[version], err);
+        rc = mig_apply(tx, t, &m[version], err);
         applied = rc == 0;
     }
     rc = mig_end(tx, rc, err);
     if (rc == 0 && applied)
         LOG_INFO(&s->log, "store.migrated", LF_STR("service", s->opts.service),
-                 LF_INT("version", m[version].version), LF_STR("name", m[version].name));
+                 LF_STR("table", t->name), LF_INT("version", m[version].version),
+                 LF_STR("name", m[version].name));
     return rc < 0 ? rc : applied;
+}
+
+int store_migrate_set(struct store *s, const char *set, const struct store_migration *m, size_t n,
+                      struct err *err)
+{
+    struct mig_table t;
+    int rc = mig_table_init(&t, set, err);
+
+    if (rc == 0)
+        rc = migrations_check(m, n, err);
+    if (rc < 0)
+        return rc;
+    do
+        rc = mig_step(s, &t, m, n, err);
+    while (rc == 1);
+    return rc;
 }
 
 int store_migrate(struct store *s, const struct store_migration *m, size_t n, struct err *err)
 {
-    int rc = migrations_check(m, n, err);
-
-    if (rc < 0)
-        return rc;
-    do
-        rc = mig_step(s, m, n, err);
-    while (rc == 1);
-    return rc;
+    return store_migrate_set(s, NULL, m, n, err);
 }
 
 int store_version(struct store *s, int *version, struct err *err)
@@ -564,7 +642,7 @@ int store_version(struct store *s, int *version, struct err *err)
     int rc;
 
     *version = 0;
-    rc = mig_begin(s, &tx, err);
+    rc = mig_begin(s, &(struct mig_table){.name = "schema_migrations"}, &tx, err);
     if (rc < 0 && tx == NULL)
         return rc;
     a = arena_new(&(struct arena_opts){.budget = 64 << 10});

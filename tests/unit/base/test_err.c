@@ -98,6 +98,7 @@ static const struct mapping all[] = {
     {ERR_INTERNAL, "internal", 500, "INTERNAL"},
     {ERR_UNAUTHENTICATED, "unauthenticated", 401, "UNAUTHENTICATED"},
     {ERR_FORBIDDEN, "forbidden", 403, "FORBIDDEN"},
+    {ERR_CANCELLED, "cancelled", 409, "CANCELLED"},
 };
 
 TEST(err_mapping_covers_every_code)
@@ -113,7 +114,7 @@ TEST(err_mapping_covers_every_code)
 
 TEST(err_mapping_out_of_range_is_internal)
 {
-    static const int odd[] = {1, 2, 42, 200, INT_MAX, ERR_CODE_MIN - 1, -11, -100, -1000, INT_MIN};
+    static const int odd[] = {1, 2, 42, 200, INT_MAX, ERR_CODE_MIN - 1, -12, -100, -1000, INT_MIN};
 
     for (size_t i = 0; i < ARRAY_LEN(odd); i++) {
         CHECK_STR_EQ(err_name(odd[i]), "internal");

@@ -1,0 +1,185 @@
+/* flow: internals shared by the engine's files and its tests. */
+#ifndef SLIPWAY_FLOW_INT_H
+#define SLIPWAY_FLOW_INT_H
+
+#include <pthread.h>
+
+#include "flow/flow.h"
+
+/* ---------------------------------------------------------------- cron.c */
+
+/* A parsed five-field cron specification (minute hour day-of-month month day-of-week, UTC). */
+struct flow_cron_spec {
+    uint64_t minutes; /* bit m: minute m (0-59) */
+    uint32_t hours;   /* bit h: hour h (0-23) */
+    uint32_t mdays;   /* bit d: day d of the month (1-31) */
+    uint16_t months;  /* bit m: month m (1-12) */
+    uint8_t wdays;    /* bit w: weekday w (0 = Sunday … 6) */
+    bool mday_any;    /* the day-of-month field was '*' (or '?') */
+    bool wday_any;    /* the day-of-week field was '*' (or '?') */
+};
+/* Parses <spec>. ERR_INVALID naming the field and the rule on anything else. */
+int flow_cron_parse(struct slice spec, struct flow_cron_spec *out, struct err *err) APP_MUST_CHECK;
+/* The first whole minute strictly after <after_ms> (Unix ms, UTC) that <c> matches, in Unix
+ * ms; 0 when none comes within the next 5 years (e.g. "0 0 31 2 *"). */
+uint64_t flow_cron_next(const struct flow_cron_spec *c, uint64_t after_ms);
+
+/* ---------------------------------------------------------------- log.c */
+
+/* The CREATE statements of the log tables (portable SQL), part of flow_migrate(). */
+extern const char flow_logs_ddl[];
+/* Log streams of the workflows of one store: lines are buffered in memory and written by a
+ * thread of their own in batches, so flow_logs_append() never waits for the database or for
+ * readers. */
+struct flow_logs;
+struct flow_logs *flow_logs_new(struct store *s, const char *service, uint64_t max_bytes);
+/* Writes what is buffered, stops the thread, frees <l>. */
+void flow_logs_free(struct flow_logs *l);
+void flow_logs_append(struct flow_logs *l, const char *wf_id, struct slice line);
+/* Returns once every line appended so far for <wf_id> is in the database. */
+void flow_logs_flush(struct flow_logs *l, const char *wf_id);
+/* Wakes the followers of <wf_id> (it has ended, or lines were written by another process). */
+void flow_logs_kick(struct flow_logs *l, const char *wf_id);
+/* See flow_log_follow() in flow.h. */
+int flow_logs_follow(struct flow_logs *l, struct slice id, uint64_t from, uint64_t timeout_ms,
+                     struct err *err) APP_MUST_CHECK;
+
+#define FLOW_NEVER     INT64_MAX  /* wake_ms of a workflow that waits for a message or a child */
+#define FLOW_MAX_INPUT (1u << 20) /* input, step output, message, event, result: 1 MiB each */
+#define FLOW_FINAL(st) ((st) >= FLOW_SUCCEEDED)
+
+/* ---------------------------------------------------------------- commit.c */
+
+/* Group commit: concurrent writers hand their statements to whoever is committing (the
+ * leader), so many completions share one transaction and one fsync. */
+typedef int flow_apply_fn(struct store_tx *tx, void *arg, struct err *err);
+struct flow_commit;
+struct flow_commit *flow_commit_new(struct store *s);
+void flow_commit_free(struct flow_commit *c);
+/* Runs <fn>(tx, arg) in a transaction shared with other callers and returns once it is
+ * committed (or failed: then <fn> ran alone in a transaction of its own, so another caller's
+ * error is never reported here). <fn> may run twice (after a shared transaction failed): it
+ * must only issue statements. */
+int flow_commit_run(struct flow_commit *c, flow_apply_fn *fn, void *arg,
+                    struct err *err) APP_MUST_CHECK;
+
+/* ---------------------------------------------------------------- engine.c */
+
+struct flow_def {
+    char *name;
+    flow_wf_fn *fn;
+    void *udata;
+    char *queue;
+    uint64_t deadline_ms;
+};
+struct flow_qdef {
+    char *name;
+    unsigned concurrency, per_key, rate;
+    uint64_t period_ms;
+};
+struct flow_crondef {
+    char *name, *wf, *input;
+    struct flow_cron_spec spec;
+    uint64_t next_ms; /* scheduler thread only */
+};
+
+/* One step attempt in progress: the cancel token. */
+struct flow_call {
+    struct flow_ctx *ctx;
+    unsigned attempt;
+    uint64_t deadline_mono; /* ms, 0 = none */
+    atomic_bool fired;
+    int pgid; /* guarded by f->lock */
+};
+
+/* A workflow this process runs now. */
+struct flow_run {
+    char id[37];
+    struct flow *f;
+    atomic_bool cancelled;        /* flow_cancel() reached it */
+    atomic_bool lost;             /* its claim went to another executor, or the engine stops */
+    uint64_t registered;          /* time_mono_ms() when it was claimed */
+    struct flow_call *call;       /* guarded by f->lock */
+    struct flow_run *prev, *next; /* guarded by f->lock */
+};
+
+struct flow {
+    struct flow_opts opts;
+    struct store *store;
+    bool pg;
+    char owner[37]; /* this engine's id, written in flow_wf.owner of what it claims */
+    struct log_ctx log;
+    struct flow_commit *commit;
+    struct flow_logs *logs;
+    struct store_listener *listener;
+
+    struct flow_def *defs;
+    size_t ndefs;
+    struct flow_qdef *queues;
+    size_t nqueues;
+    struct flow_crondef *crons;
+    size_t ncrons;
+
+    pthread_mutex_t lock;
+    pthread_cond_t sched_cv;  /* the scheduler waits here: new work, free capacity */
+    pthread_cond_t exec_cv;   /* idle executors wait here for claimed runs */
+    pthread_cond_t final_cv;  /* flow_wait(): a workflow ended */
+    pthread_cond_t call_cv;   /* flow_call_wait(): a token fired */
+    bool started, stopping;   /* guarded by lock */
+    uint64_t kicks;           /* guarded by lock: bumped by flow_kick() */
+    uint64_t ends;            /* guarded by lock: bumped when a workflow ends here */
+    unsigned nrunning;        /* guarded by lock: claimed and not yet released */
+    unsigned nthreads, nidle; /* guarded by lock: executor threads */
+    char (*ready)[37];        /* guarded by lock: claimed ids for the executors, a ring */
+    size_t ready_head, ready_len;
+    struct flow_run *runs; /* guarded by lock */
+    pthread_t sched, watch, listen;
+    bool have_listen;
+};
+
+const struct flow_def *flow_def_find(const struct flow *f, struct slice name);
+const struct flow_qdef *flow_queue_find(const struct flow *f, struct slice name);
+/* Wakes the scheduler (this process) and, on PostgreSQL, every engine listening. */
+void flow_kick(struct flow *f);
+/* Marks every running workflow of <ids> here as cancelled and fires its token. */
+void flow_cancel_local(struct flow *f, const char *id);
+/* Wakes flow_wait() and log followers in this process after workflow <id> ended. */
+void flow_ended_local(struct flow *f, const char *id);
+/* Sends the engines' wake-up notification in <tx> (PostgreSQL; nothing on SQLite). */
+int flow_notify(struct flow *f, struct store_tx *tx, const char *payload, struct err *err);
+
+/* Hands a claimed workflow to an executor, starting a thread when none is idle. Caller holds
+ * f->lock and has counted the claim in f->nrunning. */
+void flow_exec_push_locked(struct flow *f, const char *id);
+
+/* ---------------------------------------------------------------- sched.c */
+
+/* The scheduler thread: claims ready workflows within the queues' limits, starts cron ticks,
+ * and on PostgreSQL returns expired claims to the pool. */
+void *flow_sched_main(void *arg);
+
+/* ---------------------------------------------------------------- run.c */
+
+/* Runs workflow <id>, claimed by this engine, until it ends, waits or its claim is lost. */
+void flow_run_claimed(struct flow *f, const char *id);
+/* PostgreSQL: renews the leases of what this engine runs, and learns which claims it lost and
+ * which of its workflows were cancelled by another process. Watchdog thread. */
+void flow_heartbeat(struct flow *f);
+
+/* ---------------------------------------------------------------- control.c */
+
+/* Inserts a workflow row in <tx>; 0 and the new id, or 1 and the id already holding <key>. */
+struct flow_new_wf {
+    const char *name;
+    struct slice input;
+    struct slice key, partition, parent;
+    const char *queue;
+    int priority;
+};
+int flow_insert(struct store_tx *tx, const struct flow_new_wf *w, char id_out[37],
+                struct err *err) APP_MUST_CHECK;
+/* In <tx>: cancels workflow <id> and its unfinished descendants (their cancel flag, woken). */
+int flow_cancel_tree(struct flow *f, struct store_tx *tx, const char *id,
+                     struct err *err) APP_MUST_CHECK;
+
+#endif
