@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "base/base.h"
+#include "flow/flow.h"
 #include "gateway/gateway.h"
 #include "http/http.h"
 #include "obs/obs.h"
@@ -60,6 +61,7 @@ struct app {
     struct core_cfg core;
     struct http_cfg http;
     struct gw_cfg gw;
+    struct flow_cfg flow;
     const char *config_path;
     bool admin; /* `admin create`: --email and --name are known flags */
     const char *admin_email, *admin_name;
@@ -216,11 +218,13 @@ static int configure(struct app *app, int argc, char **argv, struct err *err)
 {
     struct cfg_section http_sec = http_cfg_section(&app->http);
     struct cfg_section gw_sec = gw_cfg_section(&app->gw);
+    struct cfg_section flow_sec = flow_cfg_section(&app->flow);
 
     app->cfg = cfg_new();
     cfg_add(app->cfg, &(struct cfg_section){"core", core_keys, ARRAY_LEN(core_keys), &app->core});
     cfg_add(app->cfg, &http_sec);
     cfg_add(app->cfg, &gw_sec);
+    cfg_add(app->cfg, &flow_sec);
     for (int i = 0; i < argc; i++)
         if (parse_one_flag(app, argc, argv, &i, err) < 0)
             return err->code;
@@ -261,6 +265,7 @@ static int cmd_config(struct app *app, const char *sub)
 /* Everything a running server holds, released in reverse order. */
 struct running {
     struct store *gw_store;
+    struct flow *flow; /* the gateway's workflows, on its store */
     struct gw *gw;
     struct metrics *metrics;
     struct pool *workers;
@@ -299,20 +304,35 @@ static int open_stores(struct app *app, struct running *run, struct err *err)
     return 0;
 }
 
-/* The gateway on its store: keys, the first-run administrator (printed on stdout only). */
+/* The workflow engine on the gateway's store (DESIGN.md §3: the gateway starts deploys). */
+static int new_flow(struct app *app, struct running *run, struct err *err)
+{
+    struct flow_opts opts;
+
+    if (flow_migrate(run->gw_store, err) < 0)
+        return err->code;
+    flow_opts_from_cfg(&opts, &app->flow, run->gw_store, "gateway");
+    run->flow = flow_new(&opts);
+    return 0;
+}
+
+/* The gateway on its store: keys, the first-run administrator (printed on stdout only), then
+ * its workflows start running. */
 static int start_gateway(struct app *app, struct running *run, struct err *err)
 {
     char issuer[512];
 
     if (run->gw_store == NULL)
         return 0;
+    if (new_flow(app, run, err) < 0)
+        return err->code;
     if (app->http.port == 0)
         snprintf(issuer, sizeof(issuer), "http://127.0.0.1");
     else
         snprintf(issuer, sizeof(issuer), "http://%s:%" PRId64, app->http.bind, app->http.port);
-    if (gw_new(&(struct gw_deps){run->gw_store, run->workers, issuer, &app->gw}, &run->gw, err) <
-            0 ||
-        gw_first_run(run->gw, stdout, err) < 0)
+    if (gw_new(&(struct gw_deps){run->gw_store, run->workers, issuer, &app->gw, run->flow},
+               &run->gw, err) < 0 ||
+        gw_first_run(run->gw, stdout, err) < 0 || flow_start_engine(run->flow, err) < 0)
         return err->code;
     return 0;
 }
@@ -343,7 +363,8 @@ static void stop(struct running *run)
     pool_free(run->workers); /* finishes queued work; completions reach the live loops */
     if (run->http)
         http_server_stop(run->http);
-    gw_free(run->gw); /* after the loops, whose token caches go with their threads */
+    gw_free(run->gw);     /* after the loops, whose token caches go with their threads */
+    flow_free(run->flow); /* running workflows stop at their next step and resume next start */
     obs_free(run->obs);
     http_router_free(run->router);
     metrics_free(run->metrics);

@@ -64,7 +64,22 @@ struct flow_opts {
     uint64_t lease_ms;
     uint64_t log_max_bytes; /* kept per workflow log; older lines are dropped, 0 = 8 MiB */
     uint64_t poll_ms;       /* PostgreSQL: look for work this often without a wake-up, 0 = 1 s */
+    /* Ended workflows are deleted (with their steps, messages, events and log) this long
+     * after they ended, by the built-in workflow "flow.prune" run on <prune_schedule>
+     * (a cron spec, NULL = "7 * * * *"); 0 keeps them for ever. */
+    uint64_t retention_ms;
+    const char *prune_schedule;
 };
+
+/* The engine's configuration keys (flow.*), for a process that runs one. */
+struct flow_cfg {
+    int64_t max_running, lease_ms, log_max_bytes, retention_ms;
+    char *prune_schedule;
+};
+struct cfg_section flow_cfg_section(struct flow_cfg *target);
+/* <opts> from <cfg> for an engine on <store>. */
+void flow_opts_from_cfg(struct flow_opts *opts, const struct flow_cfg *cfg, struct store *store,
+                        const char *service);
 
 /* The engine's tables, as store migrations of the set "flow" (store_migrate_set). */
 int flow_migrate(struct store *s, struct err *err) APP_MUST_CHECK;

@@ -12,6 +12,7 @@
 #include <stdio.h>
 
 #include "base/base.h"
+#include "flow/flow.h"
 #include "http/http.h"
 #include "store/store.h"
 
@@ -40,6 +41,8 @@ struct gw_deps {
     struct pool *workers;     /* blocking work (argon2id, the store) */
     const char *issuer;       /* the public URL, e.g. "http://127.0.0.1:8080" (copied) */
     const struct gw_cfg *cfg; /* NULL: the defaults */
+    struct flow *flow;        /* the workflow engine on <store> (the gateway registers its
+                                 workflows; /api/flows shows them) */
 };
 
 /* Blocking, at start: builds the GraphQL schema (a broken schema or a root field without a

@@ -40,6 +40,8 @@ struct flow *flow_new(const struct flow_opts *opts)
     if (f->opts.poll_ms == 0)
         f->opts.poll_ms = 1000;
     f->opts.service = xstrdup(opts->service ? opts->service : "flow");
+    f->opts.prune_schedule = NULL; /* borrowed only until flow_start_engine() */
+    f->prune_schedule = xstrdup(opts->prune_schedule ? opts->prune_schedule : "7 * * * *");
     f->store = opts->store;
     f->pg = store_kind(f->store) == STORE_POSTGRES;
     id_new(f->owner);
@@ -347,6 +349,9 @@ int flow_start_engine(struct flow *f, struct err *err)
 
     if (f->started)
         return err_set(err, ERR_CONFLICT, "the workflow engine runs already");
+    rc = flow_prune_register(f, err);
+    if (rc < 0)
+        return rc;
     f->logs = flow_logs_new(f->store, f->opts.service, f->opts.log_max_bytes);
     if (f->pg) {
         rc = store_listen(f->store, "slipway_flow", &f->listener, err);
@@ -422,6 +427,7 @@ void flow_free(struct flow *f)
     free(f->crons);
     free(f->ready);
     free((char *)f->opts.service);
+    free(f->prune_schedule);
     pthread_mutex_destroy(&f->lock);
     pthread_cond_destroy(&f->sched_cv);
     pthread_cond_destroy(&f->exec_cv);

@@ -105,6 +105,7 @@ struct flow_run {
 
 struct flow {
     struct flow_opts opts;
+    char *prune_schedule;
     struct store *store;
     bool pg;
     char owner[37]; /* this engine's id, written in flow_wf.owner of what it claims */
@@ -157,6 +158,11 @@ void flow_exec_push_locked(struct flow *f, const char *id);
 /* The scheduler thread: claims ready workflows within the queues' limits, starts cron ticks,
  * and on PostgreSQL returns expired claims to the pool. */
 void *flow_sched_main(void *arg);
+
+/* ---------------------------------------------------------------- prune.c */
+
+/* Registers the built-in retention workflow and its schedule (when a retention is set). */
+int flow_prune_register(struct flow *f, struct err *err) APP_MUST_CHECK;
 
 /* ---------------------------------------------------------------- run.c */
 
