@@ -221,7 +221,7 @@ static void show_children(struct jw *w, const struct store_rows *ch)
 
 int flow_show_json(struct store *s, struct slice id, struct jw *w, struct err *err)
 {
-    struct arena *a = arena_new(&(struct arena_opts){.budget = SHOW_ARENA});
+    struct arena *a;
     struct store_rows *wf, *st = NULL, *at = NULL, *ev = NULL, *ch = NULL;
     struct store_val arg = SV_TEXT(id);
     struct store_tx *tx;
@@ -229,6 +229,7 @@ int flow_show_json(struct store *s, struct slice id, struct jw *w, struct err *e
 
     if (!id_valid(id))
         return err_set(err, ERR_INVALID, "id: not a workflow id");
+    a = arena_new(&(struct arena_opts){.budget = SHOW_ARENA});
     rc = store_begin_read(s, &tx, err);
     if (rc < 0) {
         arena_free(a);

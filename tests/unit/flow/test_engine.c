@@ -954,3 +954,113 @@ TEST(flow_two_engines_share_postgres)
 {
     each_backend(t_two_engines);
 }
+
+/* ---------------------------------------------------------------- retention and visibility */
+
+static void setup_prune(struct flow *f)
+{
+    reg(f, "three", three_steps, NULL, 0);
+}
+
+static void t_prune(struct env *e)
+{
+    uint64_t minute = time_wall_ms() / 60000 * 60000;
+    struct err err = {0};
+    char old[37], fresh[37], running[37];
+
+    e->f = flow_new(&(struct flow_opts){.store = e->s, .service = "flowtest"});
+    setup_prune(e->f);
+    OK(flow_start_engine(e->f, &err));
+    start(e, "three", "1", old);
+    start(e, "three", "2", fresh);
+    wait_end(e, old, FLOW_SUCCEEDED, NULL, 0);
+    wait_end(e, fresh, FLOW_SUCCEEDED, NULL, 0);
+    engine_down(e);
+    /* <old> ended two days ago; an unfinished one as old is kept. */
+    OK(store_exec1(e->s, "UPDATE flow_wf SET updated_ms = ? WHERE id = ?",
+                   (struct store_val[]){SV_INT(minute - 2 * 86400000LL), SV_CSTR(old)}, 2, NULL,
+                   &err));
+    id_new(running);
+    OK(store_exec1(e->s,
+                   "INSERT INTO flow_wf (id, name, status, input, wake_ms, created_ms, updated_ms) "
+                   "VALUES (?, 'other', 2, 'null', ?, 0, 0)",
+                   (struct store_val[]){SV_CSTR(running), SV_INT(INT64_MAX)}, 2, NULL, &err));
+    OK(store_exec1(e->s, "INSERT INTO flow_cron (name, last_tick_ms) VALUES ('flow.prune', ?)",
+                   (struct store_val[]){SV_INT(minute - 3 * 3600000LL)}, 1, NULL, &err));
+    e->f = flow_new(&(struct flow_opts){.store = e->s,
+                                        .service = "flowtest",
+                                        .retention_ms = 86400000,
+                                        .prune_schedule = "7 * * * *"});
+    setup_prune(e->f);
+    OK(flow_start_engine(e->f, &err));
+    for (int i = 0; i < 6000; i++) {
+        if (query_int(e->s, "SELECT COUNT(*) FROM flow_wf WHERE id = ?", old) == 0)
+            break;
+        usleep(10 * 1000);
+    }
+    engine_down(e);
+    CHECK_INT_EQ(query_int(e->s, "SELECT COUNT(*) FROM flow_wf WHERE id = ?", old), 0);
+    CHECK_INT_EQ(query_int(e->s, "SELECT COUNT(*) FROM flow_step WHERE wf_id = ?", old), 0);
+    CHECK_INT_EQ(query_int(e->s, "SELECT COUNT(*) FROM flow_wf WHERE id = ?", fresh), 1);
+    CHECK_INT_EQ(query_int(e->s, "SELECT COUNT(*) FROM flow_wf WHERE id = ?", running), 1);
+}
+
+TEST(flow_prune_deletes_what_ended_before_the_retention)
+{
+    each_backend(t_prune);
+}
+
+static void t_visibility(struct env *e)
+{
+    struct sbuf out = SBUF_INIT(1 << 20);
+    struct jw w;
+    struct err err = {0};
+    char ok_id[37], bad_id[37];
+
+    engine_up(e, setup_retrying);
+    start(e, "retrying", "\"ok\"", ok_id);
+    atomic_store(&flaky_calls, 0);
+    wait_end(e, ok_id, FLOW_SUCCEEDED, NULL, 0);
+    start(e, "retrying", "\"invalid\"", bad_id);
+    wait_end(e, bad_id, FLOW_FAILED, NULL, 0);
+
+    jw_init(&w, &out);
+    OK(flow_list_json(e->s, &(struct flow_filter){.name = "retrying", .status = FLOW_FAILED}, &w,
+                      &err));
+    CHECK_CONTAINS(out.buf, bad_id);
+    CHECK(strstr(out.buf, ok_id) == NULL);
+    CHECK_CONTAINS(out.buf, "\"status\":\"FAILED\"");
+    CHECK_CONTAINS(out.buf, "\"code\":\"invalid\"");
+
+    sbuf_reset(&out);
+    jw_init(&w, &out);
+    OK(flow_list_json(e->s, &(struct flow_filter){.status = -1, .limit = 1}, &w, &err));
+    CHECK_CONTAINS(out.buf, bad_id); /* newest first */
+    sbuf_reset(&out);
+    jw_init(&w, &out);
+    OK(flow_list_json(
+        e->s, &(struct flow_filter){.status = -1, .limit = 1, .before = slice_from_cstr(bad_id)},
+        &w, &err));
+    CHECK_CONTAINS(out.buf, ok_id);
+
+    sbuf_reset(&out);
+    jw_init(&w, &out);
+    OK(flow_show_json(e->s, slice_from_cstr(ok_id), &w, &err));
+    CHECK_CONTAINS(out.buf, "\"name\":\"flaky\"");
+    CHECK_CONTAINS(out.buf, "\"attempts\":3");
+    CHECK_CONTAINS(out.buf, "\"failed_attempts\":[{\"attempt\":1,\"code\":\"unavailable\"");
+    CHECK_CONTAINS(out.buf, "\"result\":3");
+
+    sbuf_reset(&out);
+    jw_init(&w, &out);
+    CHECK_INT_EQ(flow_show_json(e->s, SLICE("0190a0a0-0000-7000-8000-000000000000"), &w, &err),
+                 ERR_NOTFOUND);
+    CHECK_INT_EQ(flow_show_json(e->s, SLICE("nope"), &w, &err), ERR_INVALID);
+    sbuf_release(&out);
+    engine_down(e);
+}
+
+TEST(flow_list_and_show)
+{
+    each_backend(t_visibility);
+}
