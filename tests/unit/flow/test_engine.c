@@ -592,7 +592,7 @@ static int parent_wf(struct flow_ctx *ctx, struct slice input, struct sbuf *resu
     return rc;
 }
 
-static pid_t victim;
+static atomic_int victim;
 
 static int long_running(struct flow_call *call, struct slice in, struct sbuf *out, struct err *err)
 {
@@ -605,7 +605,7 @@ static int long_running(struct flow_call *call, struct slice in, struct sbuf *ou
         _exit(127);
     }
     setpgid(pid, pid);
-    victim = pid;
+    atomic_store(&victim, pid);
     flow_call_kill_group(call, pid);
     flow_call_wait(call, 600000);
     flow_call_kill_group(call, 0);
@@ -661,13 +661,13 @@ static void t_children(struct env *e)
     CHECK_INT_EQ(flow_cancel(e->f, slice_from_cstr(id), &err), ERR_CONFLICT);
 
     /* Cancelling reaches the running step and kills its process group. */
-    victim = 0;
+    atomic_store(&victim, 0);
     start(e, "long", "null", id);
-    while (victim == 0)
+    while (atomic_load(&victim) == 0)
         usleep(1000);
     OK(flow_cancel(e->f, slice_from_cstr(id), &err));
     wait_end(e, id, FLOW_CANCELLED, NULL, 0);
-    CHECK(waitpid(victim, &status, 0) == victim);
+    CHECK(waitpid(atomic_load(&victim), &status, 0) == atomic_load(&victim));
     CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
 
     /* A cancelled workflow can be retried: it runs again from its recorded steps. */
