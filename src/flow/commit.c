@@ -25,6 +25,7 @@ struct flow_commit {
     pthread_cond_t cv;
     bool busy;                 /* guarded by lock: a leader is committing */
     struct item *head, **tail; /* guarded by lock */
+    uint64_t batches, items;   /* guarded by lock: commits made, callers served */
 };
 
 struct flow_commit *flow_commit_new(struct store *s)
@@ -137,12 +138,22 @@ int flow_commit_run(struct flow_commit *c, flow_apply_fn *fn, void *arg, struct 
         for (it = batch; it != NULL; it = next) {
             next = it->next; /* <it> may be gone once done is seen */
             it->done = true;
+            c->items++;
         }
         c->busy = false;
+        c->batches++;
         pthread_cond_broadcast(&c->cv);
     }
     pthread_mutex_unlock(&c->lock);
     if (self.rc < 0 && err != NULL)
         *err = self.err;
     return self.rc;
+}
+
+void flow_commit_stats(struct flow_commit *c, uint64_t *batches, uint64_t *items)
+{
+    pthread_mutex_lock(&c->lock);
+    *batches = c->batches;
+    *items = c->items;
+    pthread_mutex_unlock(&c->lock);
 }

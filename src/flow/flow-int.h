@@ -62,6 +62,8 @@ void flow_commit_free(struct flow_commit *c);
  * must only issue statements. */
 int flow_commit_run(struct flow_commit *c, flow_apply_fn *fn, void *arg,
                     struct err *err) APP_MUST_CHECK;
+/* How many transactions were committed for how many callers so far. */
+void flow_commit_stats(struct flow_commit *c, uint64_t *batches, uint64_t *items);
 
 /* ---------------------------------------------------------------- engine.c */
 
