@@ -90,7 +90,7 @@ $(LIB): $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BIN): $(B)/src/main.o $(LIB)
+$(BIN): $(B)/src/main.o $(B)/src/cli-flow.o $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 

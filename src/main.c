@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "base/base.h"
+#include "cli-flow.h"
 #include "flow/flow.h"
 #include "gateway/gateway.h"
 #include "http/http.h"
@@ -80,6 +81,7 @@ static const char usage_main[] =
     "  config check    validate the configuration and exit (0 when valid)\n"
     "  config keys     describe every configuration key\n"
     "  admin create    create a user with a one-time password (--email E [--name N])\n"
+    "  flow            workflows: ls, show, log, cancel, retry (platform operators)\n"
     "  version         print the version and source commit\n"
     "  help [command]  show help for a command\n"
     "\n"
@@ -459,6 +461,33 @@ static int cmd_serve(struct app *app)
     return 0;
 }
 
+/* `flow` without a server: the gateway's store as serve opens it, from configuration flags;
+ * only one that exists (the CLI reads, it creates nothing; PostgreSQL's secret is needed). */
+static int flow_store_open(int argc, char **argv, struct store **out, struct err *err)
+{
+    struct app app = {0};
+    unsigned char secret[32] = {0};
+    char path[4096];
+    bool sqlite;
+    int rc = configure(&app, argc, argv, err);
+
+    if (rc == 0) {
+        sqlite = app.core.store == NULL || app.core.store[0] == '\0' ||
+                 strcmp(app.core.store, "sqlite") == 0;
+        snprintf(path, sizeof(path), "%s/%s", app.core.data_dir,
+                 sqlite ? "gateway.db" : "secret.key");
+        if (access(path, R_OK) != 0)
+            rc = err_set(err, ERR_NOTFOUND, "%s: %s (is --data-dir right?)", path, strerror(errno));
+        else if (!sqlite)
+            rc = file_secret_load(path, secret, sizeof(secret), err);
+    }
+    if (rc == 0)
+        rc = store_open_service(app.core.store, app.core.data_dir, "gateway", secret,
+                                sizeof(secret), out, err);
+    cfg_free(app.cfg);
+    return rc;
+}
+
 /* `admin create`: the gateway's store, one user, its password on stdout. */
 static int cmd_admin(struct app *app, const char *sub)
 {
@@ -494,13 +523,16 @@ static int cmd_help(const char *topic)
         fputs(usage_serve, stdout);
     else if (strcmp(topic, "admin") == 0)
         fputs(usage_admin, stdout);
+    else if (strcmp(topic, "flow") == 0)
+        fputs(cli_flow_usage, stdout);
     else if (strcmp(topic, "version") == 0)
         fputs(usage_version, stdout);
     else if (strcmp(topic, "help") == 0)
         fputs("Usage: slipway help [command]\n", stdout);
     else {
         fprintf(stderr,
-                "slipway: no help for \"%s\"; commands: serve, config, admin, version, help\n",
+                "slipway: no help for \"%s\"; commands: serve, config, admin, flow, version, "
+                "help\n",
                 topic);
         return 2;
     }
@@ -550,6 +582,8 @@ int main(int argc, char **argv)
         return cmd_help(cmd);
     if (strcmp(cmd, "serve") == 0)
         return run_command(cmd, NULL, argc - 2, argv + 2);
+    if (strcmp(cmd, "flow") == 0)
+        return cli_flow_main(argc - 2, argv + 2, flow_store_open);
     if ((strcmp(cmd, "config") == 0 || strcmp(cmd, "admin") == 0) && argc > 2)
         return run_command(cmd, argv[2], argc - 3, argv + 3);
     fprintf(stderr, "slipway: unknown command \"%s\"\n\n%s", cmd, usage_main);

@@ -204,6 +204,10 @@ void time_rfc3339_ms(uint64_t ms, char out[32]);
 /* "250ms", "30s", "5m", "2h", "1d", or a bare number of seconds. ERR_INVALID on anything else,
  * ERR_LIMIT past a year. */
 int parse_duration_ms(struct slice s, uint64_t *out_ms) APP_MUST_CHECK;
+/* A moment as Unix milliseconds ("1767607200000") or an RFC 3339 date-time with a zone
+ * ("2026-01-05T10:00:00Z", "2026-01-05T10:00:00.5+02:00"), up to year 9999; ERR_INVALID
+ * otherwise (also before 1970, or the 31st of a month of 30 days). */
+int parse_time_ms(struct slice s, uint64_t *out_ms) APP_MUST_CHECK;
 /* "512", "64KiB", "8MiB", "1GiB", "10kB", "5MB". ERR_INVALID or ERR_LIMIT (past 1 TiB). */
 int parse_size(struct slice s, uint64_t *out) APP_MUST_CHECK;
 

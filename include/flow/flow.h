@@ -162,8 +162,9 @@ int flow_retry(struct flow *f, struct slice id, struct err *err) APP_MUST_CHECK;
 int flow_get_event(struct store *s, struct arena *a, struct slice id, const char *key,
                    struct slice *value, struct err *err) APP_MUST_CHECK;
 
-/* Blocks until workflow <id> is final or <timeout_ms> passes (ERR_TIMEOUT); gives its status
- * and result (or error) in <a>. */
+/* Blocks until workflow <id> is final or <timeout_ms> passes; gives its status and result (or
+ * error) in <a>. On ERR_TIMEOUT *out still holds the status it has now, so a <timeout_ms> of
+ * 0 reads the status without waiting. */
 struct flow_outcome {
     enum flow_status status;
     struct slice result;
@@ -265,8 +266,8 @@ struct flow_filter {
     size_t limit;        /* 0 = 100 */
     struct slice before; /* ids sort by creation: page with the last id of the previous page */
 };
-/* Writes a JSON array of workflows, newest first: id, name, status, key, queue, parent,
- * created, updated, attempts. */
+/* Writes a JSON array of workflows, newest first: id, name, status, key, queue, partition,
+ * parent, created, updated, started, runs (how many times an executor took it up) and error. */
 int flow_list_json(struct store *s, const struct flow_filter *filter, struct jw *w,
                    struct err *err) APP_MUST_CHECK;
 /* Writes one workflow as a JSON object: the list fields plus input, result, error, events,

@@ -166,6 +166,89 @@ static int scaled(struct slice s, const struct unit_scale *units, size_t n, uint
     return ERR_INVALID;
 }
 
+#define TIME_MAX_MS UINT64_C(253402300799999) /* 9999-12-31T23:59:59.999Z */
+
+/* <n> decimal digits at <p> into *out. */
+static bool digits(const char *p, int n, int *out)
+{
+    *out = 0;
+    for (int i = 0; i < n; i++) {
+        if (p[i] < '0' || p[i] > '9')
+            return false;
+        *out = *out * 10 + (p[i] - '0');
+    }
+    return true;
+}
+
+/* The ".123" and "Z" / "+02:00" after the seconds: milliseconds and the offset in minutes. */
+static bool rfc3339_tail(const char *p, const char *end, uint64_t *ms, int *offset_min)
+{
+    int hh, mm, nd = 0;
+
+    *ms = 0;
+    if (p < end && *p == '.') {
+        for (p++; p < end && *p >= '0' && *p <= '9'; p++, nd++)
+            if (nd < 3)
+                *ms = *ms * 10 + (uint64_t)(*p - '0');
+        if (nd == 0)
+            return false;
+        for (; nd < 3; nd++)
+            *ms *= 10;
+    }
+    *offset_min = 0;
+    if (end - p == 1 && (*p == 'Z' || *p == 'z'))
+        return true;
+    if (end - p != 6 || (*p != '+' && *p != '-') || !digits(p + 1, 2, &hh) || p[3] != ':' ||
+        !digits(p + 4, 2, &mm) || hh > 23 || mm > 59)
+        return false;
+    *offset_min = (*p == '-' ? -1 : 1) * (hh * 60 + mm);
+    return true;
+}
+
+/* An RFC 3339 date-time with a zone ("2026-01-05T10:00:00Z", "…T10:00:00.5+02:00") as Unix
+ * milliseconds; false when <s> is not one or is before 1970. */
+static bool rfc3339_ms(struct slice s, uint64_t *out)
+{
+    const char *p = s.ptr;
+    struct tm tm = {0};
+    int y, mo, d, h, mi, sec, off;
+    uint64_t ms;
+    time_t t;
+
+    if (s.len < 20 || !digits(p, 4, &y) || p[4] != '-' || !digits(p + 5, 2, &mo) || p[7] != '-' ||
+        !digits(p + 8, 2, &d) || (p[10] != 'T' && p[10] != 't' && p[10] != ' ') ||
+        !digits(p + 11, 2, &h) || p[13] != ':' || !digits(p + 14, 2, &mi) || p[16] != ':' ||
+        !digits(p + 17, 2, &sec) || !rfc3339_tail(p + 19, p + s.len, &ms, &off))
+        return false;
+    if (mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 || sec > 60)
+        return false;
+    tm = (struct tm){.tm_year = y - 1900,
+                     .tm_mon = mo - 1,
+                     .tm_mday = d,
+                     .tm_hour = h,
+                     .tm_min = mi,
+                     .tm_sec = sec == 60 ? 59 : sec};
+    t = timegm(&tm);
+    if (tm.tm_mday != d || tm.tm_mon != mo - 1) /* the 31st of a month of 30 days */
+        return false;
+    t -= (time_t)off * 60;
+    if (t < 0)
+        return false;
+    *out = (uint64_t)t * 1000 + ms;
+    return true;
+}
+
+int parse_time_ms(struct slice s, uint64_t *out_ms)
+{
+    uint64_t v;
+
+    if (slice_to_u64(s, &v) == 0 && v <= TIME_MAX_MS) {
+        *out_ms = v;
+        return 0;
+    }
+    return rfc3339_ms(s, out_ms) ? 0 : ERR_INVALID;
+}
+
 int parse_duration_ms(struct slice s, uint64_t *out_ms)
 {
     static const struct unit_scale units[] = {

@@ -100,7 +100,8 @@ static struct snap *snap_pack(void *block, size_t size, const struct store_stamp
                                .avatar_url = put_str(&at, u->avatar_url),
                                .personal_workspace = put_str(&at, u->personal_workspace),
                                .created_at = u->created_at,
-                               .disabled = u->disabled};
+                               .disabled = u->disabled,
+                               .is_operator = u->is_operator};
     for (size_t i = 0; i < n; i++) {
         p->ws[i] = ws[i];
         p->ws[i].id = put_str(&at, ws[i].id);

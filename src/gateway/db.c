@@ -61,10 +61,18 @@ static const char schema_v3[] =
     " detail TEXT NOT NULL);"
     "CREATE INDEX audit_log_workspace ON audit_log(workspace_id, at)";
 
+/* Platform operators (workflows and the rest of what belongs to the platform rather than to a
+ * workspace). A database made before this has no operator: the earliest user, normally the
+ * first-run administrator, becomes one. */
+static const char schema_v4[] = "ALTER TABLE users ADD COLUMN operator INTEGER NOT NULL DEFAULT 0;"
+                                "UPDATE users SET operator = 1 WHERE id ="
+                                " (SELECT id FROM users ORDER BY created_at, id LIMIT 1)";
+
 static const struct store_migration migrations[] = {
     {1, "gateway identity: users, workspaces, memberships, invitations", schema_v1, NULL, NULL},
     {2, "gateway tokens: refresh, api, signing keys", schema_v2, NULL, NULL},
     {3, "gateway login attempts and audit log", schema_v3, NULL, NULL},
+    {4, "gateway platform operators", schema_v4, NULL, NULL},
 };
 
 const struct store_migration *gw_db_migrations(size_t *n)
@@ -265,7 +273,8 @@ static int check_id(const char *field, struct slice id, struct err *err)
 #define USER_COLS                                                                                  \
     "u.id, u.email, u.name, u.avatar_url, u.password_hash, u.created_at, u.disabled,"              \
     " (SELECT w.id FROM workspaces w JOIN memberships m ON m.workspace_id = w.id"                  \
-    " WHERE m.user_id = u.id AND w.personal = 1 ORDER BY w.created_at LIMIT 1)"
+    " WHERE m.user_id = u.id AND w.personal = 1 ORDER BY w.created_at LIMIT 1), u.operator"
+#define USER_NCOLS 9
 
 static void user_from_row(const struct store_rows *r, struct gw_user *out)
 {
@@ -277,6 +286,7 @@ static void user_from_row(const struct store_rows *r, struct gw_user *out)
     out->created_at = gw_db_int(r, 0, 5);
     out->disabled = gw_db_int(r, 0, 6) != 0;
     out->personal_workspace = gw_db_str(r, 0, 7);
+    out->is_operator = gw_db_int(r, 0, 8) != 0;
 }
 
 static int user_query(struct store *s, struct arena *a, const char *sql, struct slice key,
@@ -366,12 +376,13 @@ int gw_db_user_create(struct store *s, struct arena *a, const struct gw_user_new
                             SV_TEXT(in->name),
                             gw_db_text_or_null(in->avatar_url),
                             gw_db_text_or_null(in->password_hash),
-                            SV_INT(now)};
+                            SV_INT(now),
+                            SV_INT(in->is_operator)};
     if ((rc = store_begin(s, &tx, err)) < 0)
         return rc;
     rc = store_exec(tx,
                     "INSERT INTO users (id, email, name, avatar_url, password_hash, created_at,"
-                    " disabled) VALUES (?, ?, ?, ?, ?, ?, 0)",
+                    " disabled, operator) VALUES (?, ?, ?, ?, ?, ?, 0, ?)",
                     v, ARRAY_LEN(v), NULL, err);
     if (rc == ERR_CONFLICT)
         rc = err_set(err, ERR_CONFLICT, "email \"%s\" is taken", email);
@@ -564,7 +575,8 @@ int gw_db_workspace_list_for_user(struct store *s, struct arena *a, struct slice
 /* ---------------------------------------------------------------- the caller, at once */
 
 /* Columns of the workspace of a caller row, after the user's and the session's. */
-#define CALLER_WS_AT 9
+#define CALLER_LIVE_AT USER_NCOLS
+#define CALLER_WS_AT   (USER_NCOLS + 1)
 
 static void caller_ws_fill(const struct store_rows *r, size_t i, void *item)
 {
@@ -603,7 +615,7 @@ int gw_db_caller_get(struct store *s, struct arena *a, struct slice user, struct
     if (r->nrows == 0)
         return err_set(err, ERR_NOTFOUND, "user not found");
     user_from_row(r, &out->user);
-    out->live_until = gw_db_int(r, 0, 8);
+    out->live_until = gw_db_int(r, 0, CALLER_LIVE_AT);
     if (store_cell(r, 0, CALLER_WS_AT)->type == STORE_T_NULL)
         return 0;
     return gw_db_rows_array(a, r, sizeof(*out->workspaces), caller_ws_fill,

@@ -274,6 +274,8 @@ int gw_new(const struct gw_deps *d, struct gw **out, struct err *err)
     cfg_copy(d, &g->cfg);
     g->store = d->store;
     g->workers = d->workers;
+    g->flow = d->flow;
+    atomic_init(&g->flow_waiters, 0);
     g->issuer = xstrdup(d->issuer);
     g->key_max_age_ms = g->cfg.key_rotation_ms;
     g->ring = auth_keyring_new();
@@ -325,6 +327,8 @@ int gw_routes_add(struct gw *g, struct http_router *r, struct err *err)
 {
     int rc = gw_auth_routes_add(g, r, err);
 
+    if (rc == 0)
+        rc = gw_flow_routes_add(g, r, err);
     return rc < 0 ? rc : gw_graphql_routes_add(g, r, err);
 }
 
@@ -387,7 +391,8 @@ void gw_audit_ws(struct gw *g, struct slice actor, struct slice ws, const char *
 
 /* ---------------------------------------------------------------- users with a printed password */
 
-/* Creates <email> with a generated password, printed to <out> only. */
+/* Creates <email> with a generated password, printed to <out> only. Both callers make
+ * platform operators: whoever runs the first start or has the data directory is one already. */
 static int user_create_printed(struct store *s, const char *email, const char *name,
                                const char *why, FILE *out, struct err *err)
 {
@@ -402,7 +407,8 @@ static int user_create_printed(struct store *s, const char *email, const char *n
         rc = gw_db_user_create(s, a,
                                &(struct gw_user_new){.email = slice_from_cstr(email),
                                                      .name = slice_from_cstr(name),
-                                                     .password_hash = slice_from_cstr(phc)},
+                                                     .password_hash = slice_from_cstr(phc),
+                                                     .is_operator = true},
                                &u, err);
     if (rc == 0) {
         fprintf(out, "slipway: %s %s; its password (shown only this once, keep it safe): %s\n", why,

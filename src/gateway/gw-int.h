@@ -58,12 +58,17 @@ struct gw_user_new {
     struct slice name;
     struct slice avatar_url;    /* optional */
     struct slice password_hash; /* optional: none for OIDC-only users */
+    bool is_operator;           /* a platform operator (users.operator) */
 };
 struct gw_user {
     const char *id, *email, *name, *avatar_url, *password_hash;
     const char *personal_workspace; /* id of the user's personal workspace */
     int64_t created_at;
     bool disabled;
+    /* A platform operator: may see and steer what belongs to the platform rather than to a
+     * workspace (the workflows of /api/flows). The first-run administrator and the users of
+     * `slipway admin create` are; a database older than the column made its earliest user one. */
+    bool is_operator;
 };
 /* Creates the user, a personal workspace and its ADMIN membership in one transaction.
  * ERR_CONFLICT "email … is taken". */
@@ -358,6 +363,10 @@ struct gw {
     struct store_watch *watch;
     pthread_key_t ccache_key; /* each loop thread's struct gw_ccache, freed at thread exit */
     bool ccache_key_made;
+    /* Workflows (http-flows.c): the engine on <store>, borrowed (NULL: none, /api/flows
+     * answers 503), and how many log reads wait on the pool now (at most half the workers). */
+    struct flow *flow;
+    atomic_uint flow_waiters;
 };
 
 /* One bucket packed in 64 bits: 40 bits of (time of the last take in ms + 1), 24 bits of tokens
@@ -417,6 +426,8 @@ void gw_respond_unauthenticated(struct http_req *req, const struct err *err);
 /* The verified-token cache of the calling thread (made on first use). */
 struct auth_vcache *gw_vcache(struct gw *g);
 
+/* Adds /api/flows (http-flows.c): the workflows of g->flow, for platform operators. */
+int gw_flow_routes_add(struct gw *g, struct http_router *r, struct err *err) APP_MUST_CHECK;
 /* Adds the /auth routes and /.well-known/jwks.json (http-auth.c). */
 int gw_auth_routes_add(struct gw *g, struct http_router *r, struct err *err) APP_MUST_CHECK;
 /* Appends an audit entry, logging (not failing) when the store refuses. Worker only. */
@@ -471,7 +482,7 @@ struct gw_caller {
     struct gw *g;
     bool authenticated; /* false: an introspection-only document sent without a credential */
     struct gw_authn who;
-    struct gw_user user;
+    struct gw_user user;   /* user.is_operator: may use /api/flows (see gw_user) */
     const char *workspace; /* the active workspace's id */
     enum gw_role role;     /* the caller's role there */
     /* Every workspace the user belongs to, oldest membership first, with the role held in

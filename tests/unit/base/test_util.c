@@ -263,3 +263,30 @@ TEST(assert_line_is_json_even_with_quotes)
                  "strcmp(\"a\\\\b\", \"\\\"q\\\"\") == 0");
     json_decref(v);
 }
+
+TEST(parse_time_ms_unix_and_rfc3339)
+{
+    static const struct parse_case c[] = {
+        {"0", 0, 0},
+        {"1767607200000", 0, 1767607200000ull},
+        {"2026-01-05T10:00:00Z", 0, 1767607200000ull},
+        {"2026-01-05T10:00:00.5Z", 0, 1767607200500ull},
+        {"2026-01-05T10:00:00.123456z", 0, 1767607200123ull},
+        {"2026-01-05T12:00:00+02:00", 0, 1767607200000ull},
+        {"2026-01-05 09:30:00-00:30", 0, 1767607200000ull},
+        {"9999-12-31T23:59:59.999Z", 0, 253402300799999ull},
+        {"253402300799999", 0, 253402300799999ull},
+        {"253402300800000", ERR_INVALID, 0},
+        {"2026-04-31T00:00:00Z", ERR_INVALID, 0},
+        {"2026-01-05T10:00:00", ERR_INVALID, 0},
+        {"2026-01-05T24:00:00Z", ERR_INVALID, 0},
+        {"2026-01-05T10:00:00.Z", ERR_INVALID, 0},
+        {"1969-12-31T23:59:59Z", ERR_INVALID, 0},
+        {"2026-01-05T10:00:00+2:00", ERR_INVALID, 0},
+        {"yesterday", ERR_INVALID, 0},
+        {"", ERR_INVALID, 0},
+        {"-5", ERR_INVALID, 0},
+    };
+
+    check_parser(parse_time_ms, c, ARRAY_LEN(c), "parse_time_ms");
+}

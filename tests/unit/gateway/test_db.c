@@ -99,11 +99,11 @@ static void t_migrate_twice(struct env *e)
 
     (void)mk_user(e, "a@example.com");
     OK(store_version(e->s, &v, &err));
-    CHECK_INT_EQ(v, 3);
+    CHECK_INT_EQ(v, 4);
     OK(gw_db_migrate(e->s, &err));
     OK(gw_db_migrate(e->s, &err));
     OK(store_version(e->s, &v, &err));
-    CHECK_INT_EQ(v, 3);
+    CHECK_INT_EQ(v, 4);
     OK(gw_db_user_count(e->s, &n, &err));
     CHECK_INT_EQ(n, 1);
 }
