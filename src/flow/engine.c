@@ -171,16 +171,39 @@ static void fire_locked(struct flow *f, struct flow_run *r)
     pthread_cond_broadcast(&f->call_cv);
 }
 
-void flow_cancel_local(struct flow *f, const char *id)
+/* Sets the cancelled (or lost) flag of the runs of <id> here (of claim <epoch>, or any when
+ * it is 0) and fires their tokens. */
+static void mark_local(struct flow *f, const char *id, int64_t epoch, bool cancelled)
 {
     struct flow_run *r;
 
     pthread_mutex_lock(&f->lock);
     for (r = f->runs; r != NULL; r = r->next)
-        if (strcmp(r->id, id) == 0) {
-            atomic_store(&r->cancelled, true);
+        if (strcmp(r->id, id) == 0 && (epoch == 0 || r->epoch == epoch)) {
+            atomic_store(cancelled ? &r->cancelled : &r->lost, true);
             fire_locked(f, r);
         }
+    pthread_mutex_unlock(&f->lock);
+}
+
+void flow_cancel_local(struct flow *f, const char *id)
+{
+    mark_local(f, id, 0, true);
+}
+
+void flow_lost_local(struct flow *f, const struct flow_claimed *c)
+{
+    mark_local(f, c->id, c->epoch, false);
+}
+
+void flow_renewed_local(struct flow *f, const struct flow_claimed *c, uint64_t t0)
+{
+    struct flow_run *r;
+
+    pthread_mutex_lock(&f->lock);
+    for (r = f->runs; r != NULL; r = r->next)
+        if (strcmp(r->id, c->id) == 0 && r->epoch == c->epoch)
+            atomic_store(&r->lease_mono, t0 + f->opts.lease_ms * 3 / 4);
     pthread_mutex_unlock(&f->lock);
 }
 
@@ -199,7 +222,7 @@ void flow_ended_local(struct flow *f, const char *id)
 static void *exec_main(void *arg)
 {
     struct flow *f = arg;
-    char id[37];
+    struct flow_claimed c;
 
     pthread_mutex_lock(&f->lock);
     for (;;) {
@@ -210,11 +233,11 @@ static void *exec_main(void *arg)
         }
         if (f->ready_len == 0)
             break;
-        memcpy(id, f->ready[f->ready_head], sizeof(id));
+        c = f->ready[f->ready_head];
         f->ready_head = (f->ready_head + 1) % f->opts.max_running;
         f->ready_len--;
         pthread_mutex_unlock(&f->lock);
-        flow_run_claimed(f, id);
+        flow_run_claimed(f, &c);
         pthread_mutex_lock(&f->lock);
         f->nrunning--;
         f->kicks++; /* capacity is free again */
@@ -226,14 +249,14 @@ static void *exec_main(void *arg)
     return NULL;
 }
 
-void flow_exec_push_locked(struct flow *f, const char *id)
+void flow_exec_push_locked(struct flow *f, const struct flow_claimed *c)
 {
     size_t tail = (f->ready_head + f->ready_len) % f->opts.max_running;
     pthread_attr_t attr;
     pthread_t t;
 
     ASSERT(f->ready_len < f->opts.max_running);
-    memcpy(f->ready[tail], id, 37);
+    f->ready[tail] = *c;
     f->ready_len++;
     if (f->nidle >= f->ready_len) {
         pthread_cond_signal(&f->exec_cv);

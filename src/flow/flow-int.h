@@ -95,12 +95,24 @@ struct flow_call {
 };
 
 /* A workflow this process runs now. */
+/* A claim: the workflow and its epoch (flow_wf.runs after the claim). Writes of a run are
+ * fenced by owner and epoch, so a run of an earlier claim of the same engine (one that stalled
+ * past its lease, the claim went elsewhere and came back) can no longer write. */
+struct flow_claimed {
+    char id[37];
+    int64_t epoch;
+};
+
 struct flow_run {
     char id[37];
+    int64_t epoch;
     struct flow *f;
-    atomic_bool cancelled;        /* flow_cancel() reached it */
-    atomic_bool lost;             /* its claim went to another executor, or the engine stops */
-    uint64_t registered;          /* time_mono_ms() when it was claimed */
+    atomic_bool cancelled; /* flow_cancel() reached it */
+    atomic_bool lost;      /* its claim went to another executor, or the engine stops */
+    /* PostgreSQL: until when (time_mono_ms) the claim is surely still ours: 3/4 of a lease
+     * after the last renewal was sent. Past it the run renews before acting, so a process
+     * that stalled (paused, swapped out) learns it lost the claim before it runs a step. */
+    _Atomic uint64_t lease_mono;
     struct flow_call *call;       /* guarded by f->lock */
     struct flow_run *prev, *next; /* guarded by f->lock */
 };
@@ -124,16 +136,16 @@ struct flow {
     size_t ncrons;
 
     pthread_mutex_t lock;
-    pthread_cond_t sched_cv;  /* the scheduler waits here: new work, free capacity */
-    pthread_cond_t exec_cv;   /* idle executors wait here for claimed runs */
-    pthread_cond_t final_cv;  /* flow_wait(): a workflow ended */
-    pthread_cond_t call_cv;   /* flow_call_wait(): a token fired */
-    bool started, stopping;   /* guarded by lock */
-    uint64_t kicks;           /* guarded by lock: bumped by flow_kick() */
-    uint64_t ends;            /* guarded by lock: bumped when a workflow ends here */
-    unsigned nrunning;        /* guarded by lock: claimed and not yet released */
-    unsigned nthreads, nidle; /* guarded by lock: executor threads */
-    char (*ready)[37];        /* guarded by lock: claimed ids for the executors, a ring */
+    pthread_cond_t sched_cv;    /* the scheduler waits here: new work, free capacity */
+    pthread_cond_t exec_cv;     /* idle executors wait here for claimed runs */
+    pthread_cond_t final_cv;    /* flow_wait(): a workflow ended */
+    pthread_cond_t call_cv;     /* flow_call_wait(): a token fired */
+    bool started, stopping;     /* guarded by lock */
+    uint64_t kicks;             /* guarded by lock: bumped by flow_kick() */
+    uint64_t ends;              /* guarded by lock: bumped when a workflow ends here */
+    unsigned nrunning;          /* guarded by lock: claimed and not yet released */
+    unsigned nthreads, nidle;   /* guarded by lock: executor threads */
+    struct flow_claimed *ready; /* guarded by lock: claims for the executors, a ring */
     size_t ready_head, ready_len;
     struct flow_run *runs; /* guarded by lock */
     pthread_t sched, watch, listen;
@@ -146,6 +158,10 @@ const struct flow_qdef *flow_queue_find(const struct flow *f, struct slice name)
 void flow_kick(struct flow *f);
 /* Marks every running workflow of <ids> here as cancelled and fires its token. */
 void flow_cancel_local(struct flow *f, const char *id);
+/* The claim <c> went elsewhere (heartbeat): its run here stops at its next call. */
+void flow_lost_local(struct flow *f, const struct flow_claimed *c);
+/* Claim <c> was renewed by a statement sent at <t0> (time_mono_ms). */
+void flow_renewed_local(struct flow *f, const struct flow_claimed *c, uint64_t t0);
 /* Wakes flow_wait() and log followers in this process after workflow <id> ended. */
 void flow_ended_local(struct flow *f, const char *id);
 /* Sends the engines' wake-up notification in <tx> (PostgreSQL; nothing on SQLite). */
@@ -153,7 +169,7 @@ int flow_notify(struct flow *f, struct store_tx *tx, const char *payload, struct
 
 /* Hands a claimed workflow to an executor, starting a thread when none is idle. Caller holds
  * f->lock and has counted the claim in f->nrunning. */
-void flow_exec_push_locked(struct flow *f, const char *id);
+void flow_exec_push_locked(struct flow *f, const struct flow_claimed *c);
 
 /* ---------------------------------------------------------------- sched.c */
 
@@ -169,7 +185,7 @@ int flow_prune_register(struct flow *f, struct err *err) APP_MUST_CHECK;
 /* ---------------------------------------------------------------- run.c */
 
 /* Runs workflow <id>, claimed by this engine, until it ends, waits or its claim is lost. */
-void flow_run_claimed(struct flow *f, const char *id);
+void flow_run_claimed(struct flow *f, const struct flow_claimed *c);
 /* PostgreSQL: renews the leases of what this engine runs, and learns which claims it lost and
  * which of its workflows were cancelled by another process. Watchdog thread. */
 void flow_heartbeat(struct flow *f);

@@ -329,7 +329,7 @@ static int head_take(struct store_tx *tx, struct arena *a, struct stream *st, ui
                      uint64_t *bytes, struct err *err)
 {
     struct store_rows *r;
-    uint64_t next_n;
+    uint64_t next_n = 0;
     int rc;
 
     rc =

@@ -89,6 +89,47 @@ static int release(struct flow_ctx *ctx, struct err *err)
     return stop(ctx, FLOW_SUSPENDED, err, "the engine stops or lost the claim");
 }
 
+static const char renew_sql[] =
+    "UPDATE flow_wf SET lease_ms = ? WHERE id = ? AND owner = ? AND runs = ? AND status = 1";
+
+static void lease_fresh(struct flow_ctx *ctx, uint64_t t0)
+{
+    atomic_store(&ctx->run->lease_mono, t0 + ctx->f->opts.lease_ms * 3 / 4);
+}
+
+/* PostgreSQL: renews the claim now. 0, 1 when it is no longer ours, or an error. */
+static int renew(struct flow_ctx *ctx, struct err *err)
+{
+    uint64_t t0 = time_mono_ms();
+    int64_t n = 0;
+    int rc = store_exec1(ctx->f->store, renew_sql,
+                         (struct store_val[]){SV_INT(time_wall_ms() + ctx->f->opts.lease_ms),
+                                              SV_CSTR(ctx->id), SV_CSTR(ctx->f->owner),
+                                              SV_INT(ctx->run->epoch)},
+                         4, &n, err);
+
+    if (rc < 0)
+        return rc;
+    if (n == 0)
+        return 1;
+    lease_fresh(ctx, t0);
+    return 0;
+}
+
+/* PostgreSQL: a run whose claim may have expired (it was not renewed for 3/4 of a lease, as
+ * after a stall) renews it before acting, and stops when it was taken over. */
+static bool claim_doubtful(struct flow_ctx *ctx)
+{
+    struct err e = {0};
+
+    if (!ctx->f->pg || time_mono_ms() < atomic_load(&ctx->run->lease_mono))
+        return false;
+    if (renew(ctx, &e) == 0)
+        return false;
+    atomic_store(&ctx->run->lost, true);
+    return true;
+}
+
 /* Checks what may stop the run before a call does something for real. */
 static int check_live(struct flow_ctx *ctx, struct err *err)
 {
@@ -96,7 +137,7 @@ static int check_live(struct flow_ctx *ctx, struct err *err)
         return stop_with(ctx, ctx->stop, err);
     if (atomic_load(&ctx->run->cancelled))
         return stop(ctx, ERR_CANCELLED, err, "workflow %s was cancelled", ctx->id);
-    if (atomic_load(&ctx->run->lost))
+    if (atomic_load(&ctx->run->lost) || claim_doubtful(ctx))
         return release(ctx, err);
     if (ctx->deadline > 0 && (int64_t)time_wall_ms() >= ctx->deadline)
         return stop(ctx, ERR_TIMEOUT, err, "workflow %s passed its deadline", ctx->id);
@@ -176,6 +217,59 @@ static int step_row_tx(struct store_tx *tx, void *arg, struct err *err)
     return rc;
 }
 
+/* PostgreSQL: what a run writes is fenced by its claim. The write first renews the claim's
+ * lease in the same transaction, under the row's lock: when another engine has taken the
+ * workflow over (this one stalled past its lease), nothing is written, and a takeover that
+ * starts meanwhile waits for this commit, so it replays what was just recorded. SQLite has
+ * one process, whose claims nobody takes. */
+struct fenced {
+    struct flow_ctx *ctx;
+    flow_apply_fn *fn;
+    void *arg;
+    bool lost;
+};
+
+static int fenced_tx(struct store_tx *tx, void *arg, struct err *err)
+{
+    struct fenced *x = arg;
+    struct flow *f = x->ctx->f;
+    int64_t n = 0;
+    int rc;
+
+    x->lost = false;
+    if (f->pg) {
+        rc = store_exec(tx, renew_sql,
+                        (struct store_val[]){SV_INT(time_wall_ms() + f->opts.lease_ms),
+                                             SV_CSTR(x->ctx->id), SV_CSTR(f->owner),
+                                             SV_INT(x->ctx->run->epoch)},
+                        4, &n, err);
+        if (rc < 0)
+            return rc;
+        if (n == 0) {
+            x->lost = true;
+            return 0;
+        }
+    }
+    return x->fn(tx, x->arg, err);
+}
+
+/* Commits <fn>(<arg>) for the run: 0, 1 when the run no longer holds its workflow (nothing was
+ * written), or an error. */
+static int ctx_commit(struct flow_ctx *ctx, flow_apply_fn *fn, void *arg, struct err *err)
+{
+    struct fenced x = {ctx, fn, arg, false};
+    uint64_t t0 = time_mono_ms();
+    int rc = flow_commit_run(ctx->f->commit, fenced_tx, &x, err);
+
+    if (rc == 0 && x.lost) {
+        atomic_store(&ctx->run->lost, true);
+        return 1;
+    }
+    if (rc == 0)
+        lease_fresh(ctx, t0);
+    return rc;
+}
+
 /* Records a step row. When another executor recorded that position first, its record wins:
  * 1 is returned and the caller gives up the run (the other one carries on). */
 static int record(struct flow_ctx *ctx, struct step_row *row, struct err *err)
@@ -183,8 +277,8 @@ static int record(struct flow_ctx *ctx, struct step_row *row, struct err *err)
     int rc;
 
     row->wf = ctx->id;
-    rc = flow_commit_run(ctx->f->commit, step_row_tx, row, err);
-    if (rc < 0)
+    rc = ctx_commit(ctx, step_row_tx, row, err);
+    if (rc != 0)
         return rc;
     return row->changes == 0;
 }
@@ -526,9 +620,9 @@ static int settle(struct flow_ctx *ctx, unsigned seq, struct slice output, const
                   struct err *err)
 {
     struct settle_ctx s = {ctx->id, seq, e ? STEP_FAILED : STEP_DONE, output, e};
-    int rc = flow_commit_run(ctx->f->commit, settle_tx, &s, err);
+    int rc = ctx_commit(ctx, settle_tx, &s, err);
 
-    return rc < 0 ? record_failed(ctx, rc, err) : 0;
+    return rc != 0 ? record_failed(ctx, rc, err) : 0;
 }
 
 int flow_recv(struct flow_ctx *ctx, const char *topic, uint64_t timeout_ms, struct slice *msg,
@@ -560,8 +654,8 @@ int flow_recv(struct flow_ctx *ctx, const char *topic, uint64_t timeout_ms, stru
         if (rc < 0)
             return rc;
     }
-    rc = flow_commit_run(ctx->f->commit, take_tx, &t, err);
-    if (rc < 0)
+    rc = ctx_commit(ctx, take_tx, &t, err);
+    if (rc != 0)
         return record_failed(ctx, rc, err);
     if (t.got) {
         if (msg != NULL)
@@ -631,11 +725,13 @@ int flow_set_event(struct flow_ctx *ctx, const char *key, struct slice value, st
     if (rc < 0 || r != NULL)
         return rc;
     rc = check_live(ctx, err);
-    if (rc == 0)
-        rc = flow_commit_run(ctx->f->commit, event_tx, &ev, err);
-    if (rc == 0)
-        ctx->fresh = true;
-    return rc < 0 && rc != ctx->stop ? record_failed(ctx, rc, err) : rc;
+    if (rc < 0)
+        return rc;
+    rc = ctx_commit(ctx, event_tx, &ev, err);
+    if (rc != 0)
+        return record_failed(ctx, rc, err);
+    ctx->fresh = true;
+    return 0;
 }
 
 struct child_ctx {
@@ -697,8 +793,8 @@ int flow_child_start(struct flow_ctx *ctx, const char *wf, struct slice input, c
                               .attempts = 1,
                               .started = (int64_t)time_wall_ms(),
                               .ended = (int64_t)time_wall_ms()};
-    rc = flow_commit_run(ctx->f->commit, child_tx, &c, err);
-    if (rc < 0)
+    rc = ctx_commit(ctx, child_tx, &c, err);
+    if (rc != 0)
         return record_failed(ctx, rc, err);
     ctx->fresh = true;
     memcpy(id_out, c.id, 37);
@@ -918,14 +1014,15 @@ static int load_wf(struct flow_ctx *ctx, struct slice *input, bool *cancel, stru
 {
     struct store_rows *r;
     int rc = store_read1(ctx->f->store, ctx->a,
-                         "SELECT name, input, status, owner, cancel, deadline_ms, parent "
+                         "SELECT name, input, status, owner, cancel, deadline_ms, parent, runs "
                          "FROM flow_wf WHERE id = ?",
                          (struct store_val[]){SV_CSTR(ctx->id)}, 1, &r, err);
 
     if (rc < 0)
         return rc;
     if (r->nrows == 0 || store_cell(r, 0, 2)->i != FLOW_RUNNING ||
-        !slice_eq_cstr(store_cell(r, 0, 3)->s, ctx->f->owner))
+        !slice_eq_cstr(store_cell(r, 0, 3)->s, ctx->f->owner) ||
+        store_cell(r, 0, 7)->i != ctx->run->epoch)
         return 1;
     ctx->def = flow_def_find(ctx->f, store_cell(r, 0, 0)->s);
     *input = store_cell(r, 0, 1)->s;
@@ -958,20 +1055,20 @@ static int end_tx(struct store_tx *tx, void *arg, struct err *err)
     rc = store_exec(
         tx,
         "UPDATE flow_wf SET status = ?, result = ?, err_code = ?, err_msg = ?, "
-        "owner = NULL, lease_ms = NULL, updated_ms = ? WHERE id = ? AND owner = ?",
-        (struct store_val[]){SV_INT(x->status),
-                             x->status == FLOW_SUCCEEDED ? SV_TEXT(x->result) : SV_NULL,
-                             x->e ? SV_INT(x->e->code) : SV_NULL,
-                             x->e ? SV_TEXT(((struct slice){msg.buf, msg.len})) : SV_NULL,
-                             SV_INT(now), SV_CSTR(ctx->id), SV_CSTR(ctx->f->owner)},
-        7, &x->changes, err);
+        "owner = NULL, lease_ms = NULL, updated_ms = ? WHERE id = ? AND owner = ? AND runs = ?",
+        (struct store_val[]){
+            SV_INT(x->status), x->status == FLOW_SUCCEEDED ? SV_TEXT(x->result) : SV_NULL,
+            x->e ? SV_INT(x->e->code) : SV_NULL,
+            x->e ? SV_TEXT(((struct slice){msg.buf, msg.len})) : SV_NULL, SV_INT(now),
+            SV_CSTR(ctx->id), SV_CSTR(ctx->f->owner), SV_INT(ctx->run->epoch)},
+        8, &x->changes, err);
     sbuf_release(&msg);
     if (rc == 0 && x->changes == 1 && ctx->parent[0] != '\0')
         rc = store_exec(tx, "UPDATE flow_wf SET wake_ms = ? WHERE id = ? AND status = 2",
                         (struct store_val[]){SV_INT(now), SV_CSTR(ctx->parent)}, 2, NULL, err);
-    if (rc == 0 && x->status == FLOW_CANCELLED)
+    if (rc == 0 && x->changes == 1 && x->status == FLOW_CANCELLED)
         rc = flow_cancel_tree(ctx->f, tx, ctx->id, err);
-    if (rc == 0) {
+    if (rc == 0 && x->changes == 1) {
         snprintf(payload, sizeof(payload), "end:%s", ctx->id);
         rc = flow_notify(ctx->f, tx, payload, err);
     }
@@ -991,16 +1088,17 @@ static int park_tx(struct store_tx *tx, void *arg, struct err *err)
     struct flow_ctx *ctx = p->ctx;
     int64_t now = (int64_t)time_wall_ms();
     const char *sql;
+    int64_t n = 0;
     int rc;
 
     rc = store_exec(tx,
                     "UPDATE flow_wf SET status = ?, owner = NULL, lease_ms = NULL, wake_ms = ?, "
-                    "updated_ms = ? WHERE id = ? AND owner = ?",
+                    "updated_ms = ? WHERE id = ? AND owner = ? AND runs = ?",
                     (struct store_val[]){SV_INT(ctx->release ? FLOW_PENDING : FLOW_WAITING),
                                          SV_INT(p->wake), SV_INT(now), SV_CSTR(ctx->id),
-                                         SV_CSTR(ctx->f->owner)},
-                    5, NULL, err);
-    if (rc < 0 || ctx->release)
+                                         SV_CSTR(ctx->f->owner), SV_INT(ctx->run->epoch)},
+                    6, &n, err);
+    if (rc < 0 || ctx->release || n == 0)
         return rc;
     switch (ctx->wait) {
     case WAIT_RECV:
@@ -1132,13 +1230,13 @@ static void run_body(struct flow_ctx *ctx)
     sbuf_release(&result);
 }
 
-void flow_run_claimed(struct flow *f, const char *id)
+void flow_run_claimed(struct flow *f, const struct flow_claimed *c)
 {
-    struct flow_run run = {.f = f, .registered = time_mono_ms()};
+    struct flow_run run = {.f = f, .epoch = c->epoch};
     struct flow_ctx ctx = {.f = f, .run = &run};
 
-    memcpy(run.id, id, 37);
-    memcpy(ctx.id, id, 37);
+    memcpy(run.id, c->id, 37);
+    memcpy(ctx.id, c->id, 37);
     ctx.a = arena_new(&(struct arena_opts){.chunk = 64 << 10, .budget = RUN_ARENA});
     run_register(f, &run);
     run_body(&ctx);
@@ -1148,49 +1246,54 @@ void flow_run_claimed(struct flow *f, const char *id)
 
 /* ---------------------------------------------------------------- heartbeat */
 
+/* Renews the lease of each workflow this engine runs, one row per statement (a statement
+ * holding one row lock cannot deadlock with a group commit holding others); a row no longer
+ * ours means the claim was lost. Then learns which of them another process cancelled. */
 void flow_heartbeat(struct flow *f)
 {
     struct arena *a = arena_new(&(struct arena_opts){.budget = 4 << 20});
-    int64_t now = (int64_t)time_wall_ms();
-    uint64_t began = time_mono_ms();
-    struct store_rows *r = NULL;
-    struct store_tx *tx;
+    int64_t lease = (int64_t)time_wall_ms() + (int64_t)f->opts.lease_ms, n;
+    struct flow_claimed *ids = NULL;
+    struct store_rows *r;
     struct flow_run *run;
     struct err err = {0};
-    int rc = store_begin(f->store, &tx, &err);
+    size_t i, nids = 0;
 
-    if (rc == 0)
-        rc = store_exec(
-            tx, "UPDATE flow_wf SET lease_ms = ? WHERE owner = ? AND status = 1",
-            (struct store_val[]){SV_INT(now + (int64_t)f->opts.lease_ms), SV_CSTR(f->owner)}, 2,
-            NULL, &err);
-    if (rc == 0)
-        rc = store_query(tx, a, "SELECT id, cancel FROM flow_wf WHERE owner = ? AND status = 1",
-                         (struct store_val[]){SV_CSTR(f->owner)}, 1, &r, &err);
-    if (rc == 0)
-        rc = store_commit(tx, &err);
-    else if (tx != NULL)
-        store_rollback(tx);
-    if (rc < 0) {
-        LOG_WARN(&f->log, "flow.heartbeat_failed", LF_STR("error", err.msg));
-        arena_free(a);
-        return;
-    }
     pthread_mutex_lock(&f->lock);
-    for (run = f->runs; run != NULL; run = run->next) {
-        size_t i;
-
-        if (run->registered >= began)
-            continue; /* claimed after the query may have looked */
-        for (i = 0; i < r->nrows; i++)
-            if (slice_eq_cstr(store_cell(r, i, 0)->s, run->id))
-                break;
-        if (i == r->nrows) {
-            atomic_store(&run->lost, true);
-        } else if (store_cell(r, i, 1)->i != 0) {
-            atomic_store(&run->cancelled, true);
-        }
+    for (run = f->runs; run != NULL; run = run->next)
+        nids++;
+    ids = nids ? xcalloc(nids, sizeof(*ids)) : NULL;
+    for (i = 0, run = f->runs; run != NULL; run = run->next, i++) {
+        memcpy(ids[i].id, run->id, 37);
+        ids[i].epoch = run->epoch;
     }
     pthread_mutex_unlock(&f->lock);
+    for (i = 0; i < nids; i++) {
+        uint64_t t0 = time_mono_ms();
+
+        n = 1;
+        if (store_exec1(f->store, renew_sql,
+                        (struct store_val[]){SV_INT(lease), SV_CSTR(ids[i].id), SV_CSTR(f->owner),
+                                             SV_INT(ids[i].epoch)},
+                        4, &n, &err) < 0)
+            LOG_WARN(&f->log, "flow.heartbeat_failed", LF_STR("error", err.msg));
+        else if (n == 0)
+            flow_lost_local(f, &ids[i]);
+        else
+            flow_renewed_local(f, &ids[i], t0);
+    }
+    free(ids);
+    if (store_read1(f->store, a,
+                    "SELECT id FROM flow_wf WHERE owner = ? AND status = 1 AND cancel = 1",
+                    (struct store_val[]){SV_CSTR(f->owner)}, 1, &r, &err) == 0)
+        for (i = 0; i < r->nrows; i++) {
+            char id[37];
+
+            if (store_cell(r, i, 0)->s.len != 36)
+                continue;
+            memcpy(id, store_cell(r, i, 0)->s.ptr, 36);
+            id[36] = '\0';
+            flow_cancel_local(f, id);
+        }
     arena_free(a);
 }

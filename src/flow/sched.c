@@ -20,8 +20,8 @@ struct claim {
     struct flow *f;
     struct arena *a;
     uint64_t now;
-    unsigned cap;    /* room left */
-    char (*ids)[37]; /* claimed, [f->opts.max_running] */
+    unsigned cap;             /* room left */
+    struct flow_claimed *ids; /* claimed, [cap] */
     unsigned n;
     bool blocked; /* a queue limit held a ready workflow back */
 };
@@ -33,7 +33,7 @@ static const char *lock_suffix(const struct flow *f)
 
 /* Claims the row <id> (named <name>) in <tx>. */
 static int claim_one(struct claim *c, struct store_tx *tx, struct slice id, struct slice name,
-                     struct err *err)
+                     int64_t runs, struct err *err)
 {
     const struct flow_def *d = flow_def_find(c->f, name);
     struct store_val deadline = SV_NULL;
@@ -53,8 +53,9 @@ static int claim_one(struct claim *c, struct store_tx *tx, struct slice id, stru
                    6, NULL, err);
     if (rc < 0)
         return rc;
-    memcpy(c->ids[c->n], id.ptr, 36);
-    c->ids[c->n][36] = '\0';
+    memcpy(c->ids[c->n].id, id.ptr, 36);
+    c->ids[c->n].id[36] = '\0';
+    c->ids[c->n].epoch = runs + 1;
     c->n++;
     c->cap--;
     return 0;
@@ -80,7 +81,8 @@ static int claim_free(struct claim *c, struct store_tx *tx, struct err *err)
     size_t i, nargs = 0, nlimited = 0;
     int rc;
 
-    sbuf_puts(&sql, "SELECT id, name FROM flow_wf WHERE status IN (0, 2) AND wake_ms <= ?");
+    sbuf_puts(&sql, "SELECT id, name, part, runs FROM flow_wf WHERE status IN (0, 2) AND "
+                    "wake_ms <= ?");
     args[nargs++] = SV_INT(c->now);
     names_in(c->f, &sql);
     for (i = 0; i < c->f->nqueues && nargs < ARRAY_LEN(args) - 1; i++) {
@@ -101,7 +103,8 @@ static int claim_free(struct claim *c, struct store_tx *tx, struct err *err)
     if (rc == 0)
         rc = store_query(tx, c->a, sql.buf, args, nargs, &r, err);
     for (i = 0; rc == 0 && i < r->nrows; i++)
-        rc = claim_one(c, tx, store_cell(r, i, 0)->s, store_cell(r, i, 1)->s, err);
+        rc = claim_one(c, tx, store_cell(r, i, 0)->s, store_cell(r, i, 1)->s,
+                       store_cell(r, i, 3)->i, err);
     sbuf_release(&sql);
     return rc;
 }
@@ -173,7 +176,7 @@ static int claim_queue(struct claim *c, struct store_tx *tx, const struct flow_q
         sbuf_release(&sql);
         return rc;
     }
-    sbuf_puts(&sql, "SELECT id, name, part FROM flow_wf WHERE queue = ? AND status IN (0, 2) "
+    sbuf_puts(&sql, "SELECT id, name, part, runs FROM flow_wf WHERE queue = ? AND status IN (0, 2) "
                     "AND started_ms IS NULL AND wake_ms <= ?");
     names_in(c->f, &sql);
     sbuf_printf(&sql, " ORDER BY priority, wake_ms LIMIT ?%s", lock_suffix(c->f));
@@ -208,7 +211,8 @@ static int claim_queue(struct claim *c, struct store_tx *tx, const struct flow_q
                 continue;
             }
         }
-        rc = claim_one(c, tx, store_cell(r, i, 0)->s, store_cell(r, i, 1)->s, err);
+        rc = claim_one(c, tx, store_cell(r, i, 0)->s, store_cell(r, i, 1)->s,
+                       store_cell(r, i, 3)->i, err);
         taken[i] = rc == 0;
         room--;
     }
@@ -275,7 +279,7 @@ static unsigned claim_round(struct flow *f, unsigned cap, bool *blocked)
     pthread_mutex_lock(&f->lock);
     for (i = 0; i < c.n; i++) {
         f->nrunning++;
-        flow_exec_push_locked(f, c.ids[i]);
+        flow_exec_push_locked(f, &c.ids[i]);
     }
     pthread_mutex_unlock(&f->lock);
     *blocked = c.blocked;
