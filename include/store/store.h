@@ -99,7 +99,8 @@ int store_exec1(struct store *s, const char *sql, const struct store_val *args, 
                 int64_t *changes, struct err *err) APP_MUST_CHECK;
 int store_query1(struct store *s, struct arena *a, const char *sql, const struct store_val *args,
                  size_t nargs, struct store_rows **out, struct err *err) APP_MUST_CHECK;
-/* The same in a read-only transaction (store_begin_read). */
+/* The same for a statement that only reads, run on its own (no BEGIN and COMMIT around it: one
+ * statement sees one snapshot anyway). */
 int store_read1(struct store *s, struct arena *a, const char *sql, const struct store_val *args,
                 size_t nargs, struct store_rows **out, struct err *err) APP_MUST_CHECK;
 

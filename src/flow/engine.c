@@ -427,8 +427,14 @@ void flow_free(struct flow *f)
 
     if (f == NULL)
         return;
-    if (f->started)
+    if (f->started) {
+        uint64_t batches, items, ns;
+
         stop_threads(f);
+        flow_commit_stats(f->commit, &batches, &items, &ns);
+        LOG_INFO(&f->log, "flow.stopped", LF_UINT("commits", batches), LF_UINT("writes", items),
+                 LF_UINT("commit_ms", ns / 1000000));
+    }
     if (f->logs != NULL)
         flow_logs_free(f->logs);
     if (f->listener != NULL)

@@ -62,8 +62,17 @@ void flow_commit_free(struct flow_commit *c);
  * must only issue statements. */
 int flow_commit_run(struct flow_commit *c, flow_apply_fn *fn, void *arg,
                     struct err *err) APP_MUST_CHECK;
-/* How many transactions were committed for how many callers so far. */
-void flow_commit_stats(struct flow_commit *c, uint64_t *batches, uint64_t *items);
+/* The same for a caller whose statements can be merged with other callers' of the same kind:
+ * <fn> gets the arguments of every caller of the batch that passed it, in their order (or
+ * just <arg> after a shared transaction failed), and does them all, e.g. in one multi-row
+ * INSERT. */
+typedef int flow_bulk_fn(struct store_tx *tx, void *const *args, size_t n, struct err *err);
+int flow_commit_bulk(struct flow_commit *c, flow_bulk_fn *fn, void *arg,
+                     struct err *err) APP_MUST_CHECK;
+/* How many transactions were committed for how many callers so far, and in how long (may be
+ * NULL). */
+void flow_commit_stats(struct flow_commit *c, uint64_t *batches, uint64_t *items,
+                       uint64_t *busy_ns);
 
 /* ---------------------------------------------------------------- engine.c */
 
@@ -101,6 +110,8 @@ struct flow_call {
 struct flow_claimed {
     char id[37];
     int64_t epoch;
+    uint64_t t0;  /* time_mono_ms() when the claim's transaction began: its lease runs from there */
+    bool pending; /* sched.c: chosen, not yet written */
 };
 
 struct flow_run {

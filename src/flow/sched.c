@@ -21,6 +21,7 @@ struct claim {
     struct arena *a;
     uint64_t now;
     unsigned cap;             /* room left */
+    uint64_t t0;              /* time_mono_ms() before the claim's transaction began */
     struct flow_claimed *ids; /* claimed, [cap] */
     unsigned n;
     bool blocked; /* a queue limit held a ready workflow back */
@@ -31,34 +32,78 @@ static const char *lock_suffix(const struct flow *f)
     return f->pg ? " FOR UPDATE SKIP LOCKED" : "";
 }
 
-/* Claims the row <id> (named <name>) in <tx>. */
+static const char claim_sql[] =
+    "UPDATE flow_wf SET status = 1, owner = ?, lease_ms = ?, started_ms = COALESCE(started_ms, ?), "
+    "deadline_ms = COALESCE(deadline_ms, ?), runs = runs + 1, updated_ms = ? WHERE ";
+
+/* Claims the row <id> (named <name>) in <tx>: at once when its workflow has a deadline to
+ * set, else with the others in claims_write(). */
 static int claim_one(struct claim *c, struct store_tx *tx, struct slice id, struct slice name,
                      int64_t runs, struct err *err)
 {
     const struct flow_def *d = flow_def_find(c->f, name);
-    struct store_val deadline = SV_NULL;
+    struct flow_claimed *k = &c->ids[c->n];
+    char sql[sizeof(claim_sql) + 16];
+    int rc = 0;
 
-    if (d != NULL && d->deadline_ms > 0)
-        deadline = SV_INT(c->now + d->deadline_ms);
     if (NEVER(id.len != 36))
         return 0;
-    int rc =
-        store_exec(tx,
-                   "UPDATE flow_wf SET status = 1, owner = ?, lease_ms = ?, "
-                   "started_ms = COALESCE(started_ms, ?), "
-                   "deadline_ms = COALESCE(deadline_ms, ?), runs = runs + 1, updated_ms = ? "
-                   "WHERE id = ?",
-                   (struct store_val[]){SV_CSTR(c->f->owner), SV_INT(c->now + c->f->opts.lease_ms),
-                                        SV_INT(c->now), deadline, SV_INT(c->now), SV_TEXT(id)},
-                   6, NULL, err);
+    memcpy(k->id, id.ptr, 36);
+    k->id[36] = '\0';
+    k->epoch = runs + 1;
+    k->t0 = c->t0;
+    k->pending = d == NULL || d->deadline_ms == 0;
+    if (!k->pending) {
+        snprintf(sql, sizeof(sql), "%sid = ?", claim_sql);
+        rc = store_exec(tx, sql,
+                        (struct store_val[]){SV_CSTR(c->f->owner),
+                                             SV_INT(c->now + c->f->opts.lease_ms), SV_INT(c->now),
+                                             SV_INT(c->now + d->deadline_ms), SV_INT(c->now),
+                                             SV_CSTR(k->id)},
+                        6, NULL, err);
+    }
     if (rc < 0)
         return rc;
-    memcpy(c->ids[c->n].id, id.ptr, 36);
-    c->ids[c->n].id[36] = '\0';
-    c->ids[c->n].epoch = runs + 1;
     c->n++;
     c->cap--;
     return 0;
+}
+
+/* Writes the claims claim_one() left pending: on PostgreSQL in one statement (the ids as an
+ * array), on SQLite one statement each (no round trips there). */
+static int claims_write(struct claim *c, struct store_tx *tx, struct err *err)
+{
+    struct sbuf sql = SBUF_INIT(512), ids = SBUF_INIT(64u << 10);
+    struct store_val v[6] = {SV_CSTR(c->f->owner), SV_INT(c->now + c->f->opts.lease_ms),
+                             SV_INT(c->now),       SV_NULL,
+                             SV_INT(c->now),       SV_NULL};
+    size_t i, npending = 0;
+    int rc = 0;
+
+    sbuf_puts(&sql, claim_sql);
+    sbuf_puts(&sql, c->f->pg ? "id = ANY(CAST(? AS TEXT[]))" : "id = ?");
+    sbuf_putc(&ids, '{');
+    for (i = 0; rc == 0 && i < c->n; i++) {
+        if (!c->ids[i].pending)
+            continue;
+        c->ids[i].pending = false;
+        npending++;
+        if (c->f->pg) {
+            sbuf_printf(&ids, "%s%s", npending > 1 ? "," : "", c->ids[i].id);
+            continue;
+        }
+        v[5] = SV_CSTR(c->ids[i].id);
+        rc = store_exec(tx, sql.buf, v, 6, NULL, err);
+    }
+    sbuf_putc(&ids, '}');
+    if (rc == 0 && c->f->pg && npending > 0) {
+        v[5] = SV_TEXT(((struct slice){ids.buf, ids.len}));
+        rc = ids.err ? err_set(err, ERR_LIMIT, "claim: too many ids")
+                     : store_exec(tx, sql.buf, v, 6, NULL, err);
+    }
+    sbuf_release(&sql);
+    sbuf_release(&ids);
+    return rc;
 }
 
 /* " AND name IN (…)": an engine claims only the workflows it knows, so processes running two
@@ -255,6 +300,8 @@ static int claim_tx(struct claim *c, struct err *err)
         if (q->concurrency > 0 || q->per_key > 0 || q->rate > 0)
             rc = claim_queue(c, tx, q, err);
     }
+    if (rc == 0)
+        rc = claims_write(c, tx, err);
     if (rc < 0) {
         store_rollback(tx);
         c->n = 0;
@@ -266,7 +313,7 @@ static int claim_tx(struct claim *c, struct err *err)
 /* One round: claims and hands out. Returns how many were claimed. */
 static unsigned claim_round(struct flow *f, unsigned cap, bool *blocked)
 {
-    struct claim c = {.f = f, .now = time_wall_ms(), .cap = cap};
+    struct claim c = {.f = f, .now = time_wall_ms(), .cap = cap, .t0 = time_mono_ms()};
     struct err err = {0};
     unsigned i;
 

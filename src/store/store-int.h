@@ -28,7 +28,7 @@ struct store_backend {
     int (*exec_script)(struct store_conn *c, const char *sql, struct err *err);
     /* The statements that start a transaction and that take the migration lock. */
     const char *begin_sql;
-    const char *begin_read_sql; /* a transaction that only reads */
+    const char *begin_read_sql;     /* a transaction that only reads */
     const char *migrate_lock_sql;   /* run inside the migration transaction */
     const char *migrate_unlock_sql; /* NULL when commit releases it */
     /* Whether the connection still works (after an error, the pool drops broken ones). */

@@ -36,7 +36,8 @@ struct store {
 struct store_tx {
     struct store *s;
     struct store_conn *c;
-    bool failed; /* a statement failed: ask alive() before the connection goes back */
+    bool failed;     /* a statement failed: ask alive() before the connection goes back */
+    bool autocommit; /* no BEGIN was sent: each statement is a transaction of its own */
 };
 
 /* The table recording a migration set's versions: "schema_migrations", or
@@ -287,7 +288,7 @@ static int begin_with(struct store *s, const char *begin_sql, struct store_tx **
         rc = conn_get(s, &c, err);
         if (rc < 0)
             return rc;
-        rc = s->be->exec_script(c, begin_sql, err);
+        rc = begin_sql ? s->be->exec_script(c, begin_sql, err) : 0;
         if (rc == 0)
             break;
         if (s->be->alive == NULL || s->be->alive(c)) {
@@ -301,6 +302,7 @@ static int begin_with(struct store *s, const char *begin_sql, struct store_tx **
     *out = xcalloc(1, sizeof(**out));
     (*out)->s = s;
     (*out)->c = c;
+    (*out)->autocommit = begin_sql == NULL;
     return 0;
 }
 
@@ -321,6 +323,8 @@ static int tx_finish(struct store_tx *tx, int rc, struct err *err, bool *drop)
     struct err scratch = {0};
 
     *drop = false;
+    if (tx->autocommit)
+        return rc; /* each statement committed (or failed) on its own */
     if (rc == 0)
         rc = be->exec_script(tx->c, "COMMIT", err);
     if (rc < 0) {
@@ -415,7 +419,9 @@ static int query_in_own_tx(struct store *s, bool read_only, struct arena *a, con
                            struct err *err)
 {
     struct store_tx *tx;
-    int rc = read_only ? store_begin_read(s, &tx, err) : store_begin(s, &tx, err);
+    /* One statement reads one snapshot by itself: no BEGIN and COMMIT around it, which on
+     * PostgreSQL are two more round trips. */
+    int rc = read_only ? begin_with(s, NULL, &tx, err) : store_begin(s, &tx, err);
 
     *out = NULL;
     if (rc < 0)

@@ -70,7 +70,7 @@ static void t_group(enum store_kind kind)
             test_fail(__FILE__, __LINE__, "caller %d: %s", i, k[i].err.msg);
     OK(store_query1(s, a, "SELECT COUNT(*) FROM gc", NULL, 0, &r, &err));
     CHECK_INT_EQ(store_cell(r, 0, 0)->i, (CALLERS - 1) * 20);
-    flow_commit_stats(c, &batches, &items);
+    flow_commit_stats(c, &batches, &items, NULL);
     CHECK_UINT_EQ(items, CALLERS * 20);
     /* Callers queued while a commit ran share the next one. */
     CHECK(batches < items / 2);
