@@ -1330,6 +1330,114 @@ static int end_tx(struct store_tx *tx, void *arg, struct err *err)
     return rc;
 }
 
+/* PostgreSQL: the ends of a batch in one UPDATE (each column an array, as in insert_pg) and one
+ * notification statement; what only some ends need (waking a parent, cancelling children) is
+ * done for those. SQLite, where statements cost no round trip, runs end_tx for each. */
+#define ENDS_BULK_BYTES (4u << 20)
+
+static int ends_update_pg(struct store_tx *tx, struct end_ctx *const *xs, size_t n, struct err *err)
+{
+    struct arena *a = arena_new(&(struct arena_opts){.budget = 4u << 20});
+    struct sbuf cols[6], msg = SBUF_INIT(1024);
+    struct store_val v[8];
+    struct store_rows *r;
+    int rc = 0;
+
+    for (size_t c = 0; c < 6; c++) {
+        sbuf_init(&cols[c], 2 * ENDS_BULK_BYTES);
+        sbuf_putc(&cols[c], '{');
+    }
+    for (size_t i = 0; i < n; i++) {
+        const struct end_ctx *x = xs[i];
+
+        arr_text(&cols[0], slice_from_cstr(x->ctx->id));
+        arr_int(&cols[1], x->ctx->run->epoch);
+        arr_int(&cols[2], x->status);
+        x->status == FLOW_SUCCEEDED ? arr_text(&cols[3], x->result) : arr_null(&cols[3]);
+        sbuf_reset(&msg);
+        if (x->e != NULL)
+            sbuf_put_utf8(&msg, slice_from_cstr(x->e->msg));
+        x->e ? arr_int(&cols[4], x->e->code) : arr_null(&cols[4]);
+        x->e ? arr_text(&cols[5], (struct slice){msg.buf, msg.len}) : arr_null(&cols[5]);
+    }
+    v[0] = SV_INT(time_wall_ms());
+    for (size_t c = 0; c < 6; c++) {
+        sbuf_putc(&cols[c], '}');
+        if (cols[c].err)
+            rc = err_set(err, ERR_LIMIT, "ends: over %u bytes", 2 * ENDS_BULK_BYTES);
+        v[1 + c] = SV_TEXT(((struct slice){cols[c].buf, cols[c].len}));
+    }
+    v[7] = SV_CSTR(xs[0]->ctx->f->owner);
+    if (rc == 0)
+        rc = store_query(tx, a,
+                         "UPDATE flow_wf SET status = u.st, result = u.res, err_code = u.ec, "
+                         "err_msg = u.em, owner = NULL, lease_ms = NULL, updated_ms = ? "
+                         "FROM unnest(CAST(? AS TEXT[]), CAST(? AS BIGINT[]), CAST(? AS BIGINT[]), "
+                         "CAST(? AS TEXT[]), CAST(? AS BIGINT[]), CAST(? AS TEXT[])) "
+                         "AS u(id, runs, st, res, ec, em) WHERE flow_wf.id = u.id AND "
+                         "flow_wf.runs = u.runs AND flow_wf.owner = ? RETURNING flow_wf.id",
+                         v, 8, &r, err);
+    for (size_t i = 0; i < n; i++)
+        xs[i]->changes = 0;
+    for (size_t k = 0; rc == 0 && k < r->nrows; k++)
+        for (size_t i = 0; i < n; i++)
+            if (slice_eq_cstr(store_cell(r, k, 0)->s, xs[i]->ctx->id))
+                xs[i]->changes = 1;
+    for (size_t c = 0; c < 6; c++)
+        sbuf_release(&cols[c]);
+    sbuf_release(&msg);
+    arena_free(a);
+    return rc;
+}
+
+/* After the bulk update: parents, cancelled children and one notification for all. */
+static int ends_after_pg(struct store_tx *tx, struct end_ctx *const *xs, size_t n, struct err *err)
+{
+    struct sbuf ids = SBUF_INIT(1u << 20);
+    int64_t now = (int64_t)time_wall_ms();
+    int rc = 0;
+
+    sbuf_putc(&ids, '{');
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        struct flow_ctx *ctx = xs[i]->ctx;
+
+        if (xs[i]->changes != 1)
+            continue;
+        arr_text(&ids, slice_from_cstr(ctx->id));
+        if (ctx->parent[0] != '\0')
+            rc = store_exec(tx, "UPDATE flow_wf SET wake_ms = ? WHERE id = ? AND status = 2",
+                            (struct store_val[]){SV_INT(now), SV_CSTR(ctx->parent)}, 2, NULL, err);
+        if (rc == 0 && xs[i]->status == FLOW_CANCELLED)
+            rc = flow_cancel_tree(ctx->f, tx, ctx->id, err);
+    }
+    sbuf_putc(&ids, '}');
+    if (rc == 0 && ids.len > 2)
+        rc = store_exec(tx,
+                        "SELECT pg_notify('slipway_flow', 'end:' || i) "
+                        "FROM unnest(CAST(? AS TEXT[])) AS i",
+                        (struct store_val[]){SV_TEXT(((struct slice){ids.buf, ids.len}))}, 1, NULL,
+                        err);
+    sbuf_release(&ids);
+    return rc;
+}
+
+static int ends_bulk(struct store_tx *tx, void *const *args, size_t n, struct err *err)
+{
+    struct end_ctx *const *xs = (struct end_ctx *const *)args;
+    size_t bytes = 0;
+    int rc = 0;
+
+    for (size_t i = 0; i < n; i++)
+        bytes += xs[i]->result.len + 256;
+    if (!xs[0]->ctx->f->pg || n == 1 || bytes > ENDS_BULK_BYTES) {
+        for (size_t i = 0; rc == 0 && i < n; i++)
+            rc = end_tx(tx, xs[i], err);
+        return rc;
+    }
+    rc = ends_update_pg(tx, xs, n, err);
+    return rc < 0 ? rc : ends_after_pg(tx, xs, n, err);
+}
+
 struct park_ctx {
     struct flow_ctx *ctx;
     int64_t wake;
@@ -1409,7 +1517,7 @@ static void run_end(struct flow_ctx *ctx, int rc, struct sbuf *result, const str
         x.result = result->len ? (struct slice){result->buf, result->len} : SLICE("null");
     }
     flow_logs_flush(ctx->f->logs, ctx->id);
-    if (flow_commit_run(ctx->f->commit, end_tx, &x, &err) < 0) {
+    if (flow_commit_bulk(ctx->f->commit, ends_bulk, &x, &err) < 0) {
         LOG_WARN(&ctx->f->log, "flow.end_failed", LF_STR("workflow", ctx->id),
                  LF_STR("error", err.msg));
         return;
