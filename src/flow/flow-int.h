@@ -201,6 +201,111 @@ void flow_run_claimed(struct flow *f, const struct flow_claimed *c);
  * which of its workflows were cancelled by another process. Watchdog thread. */
 void flow_heartbeat(struct flow *f);
 
+/* ---------------------------------------------------------------- run.c, step.c, write.c */
+
+#define FLOW_RUN_ARENA (256u << 20) /* the budget of a run's arena: its records and outputs */
+/* A batch of more bytes than this ends its runs one by one, and it bounds each array of the
+ * bulk UPDATE (PostgreSQL). */
+#define FLOW_ENDS_BULK_BYTES (4u << 20)
+
+/* The status of a step position, as in flow_step.status. */
+enum flow_step_status { FLOW_STEP_DONE = 0, FLOW_STEP_FAILED = 1, FLOW_STEP_WAITING = 2 };
+/* What a suspended run waits for; park_tx() makes it due at once when that is already there. */
+enum flow_wait_kind { FLOW_WAIT_NONE, FLOW_WAIT_TIMER, FLOW_WAIT_RECV, FLOW_WAIT_CHILD };
+
+/* A step position as an earlier run recorded it (load_steps()): what the replay answers. */
+struct flow_rec {
+    bool set;
+    struct slice name;
+    int status;
+    struct slice output;
+    int err_code;
+    struct slice err_msg;
+    int64_t wake_ms;
+};
+
+/* One run of a workflow (flow.h's struct flow_ctx), on the executor thread running it. */
+struct flow_ctx {
+    struct flow *f;
+    struct flow_run *run;
+    const struct flow_def *def;
+    struct arena *a;
+    char id[37];
+    char parent[37];
+    struct flow_rec *rec;
+    size_t nrec;
+    unsigned seq;     /* the next step position */
+    bool fresh;       /* a step ran for real in this run: no earlier attempts to count */
+    int64_t deadline; /* wall ms, 0 = none */
+    int stop;         /* sticky; see run.c */
+    struct err stop_err;
+    bool release; /* stopped because the claim was lost or the engine stops */
+    enum flow_wait_kind wait;
+    int64_t wake_ms;
+    char wait_key[160]; /* the topic, or the child's id */
+};
+
+/* A row of flow_step to record; changes is set by the insert. */
+struct flow_step_row {
+    const char *wf;
+    unsigned seq;
+    const char *name;
+    int status;
+    struct slice output;
+    struct err *err; /* FAILED: the error */
+    unsigned attempts;
+    int64_t started, ended, wake;
+    int64_t changes;
+};
+
+/* How a run ends (run_end()): an item of the bulk of ends; changes says whether it applied. */
+struct flow_end {
+    struct flow_ctx *ctx;
+    enum flow_status status;
+    struct slice result;
+    const struct err *e;
+    int64_t changes;
+};
+
+/* run.c: stops the run stickily with <code> (the first stop stays); returns the stop. */
+int flow_ctx_stop(struct flow_ctx *ctx, int code, struct err *err, const char *fmt, ...)
+    APP_PRINTF(4, 5);
+/* run.c: stops the run to wait for <kind> (<key>: the topic or child id) until <wake>. */
+int flow_ctx_suspend(struct flow_ctx *ctx, enum flow_wait_kind kind, int64_t wake, const char *key,
+                     struct err *err);
+/* run.c: stops the run to hand its workflow back (claim lost, or the engine stops). */
+int flow_ctx_release(struct flow_ctx *ctx, struct err *err);
+/* run.c: 0, or the stop of a run that must not act now (cancelled, lost, past its deadline). */
+int flow_ctx_check_live(struct flow_ctx *ctx, struct err *err) APP_MUST_CHECK;
+/* run.c: the record at the next position, checked against <name>; NULL when the call is new. */
+const struct flow_rec *flow_ctx_next_rec(struct flow_ctx *ctx, const char *name, unsigned *seq,
+                                         struct err *err, int *rc);
+/* run.c: what a recorded call returned: 0 and its output in <out>, or its error. */
+int flow_rec_result(const struct flow_rec *r, struct slice *out, struct err *err) APP_MUST_CHECK;
+
+/* write.c: commits <fn>(<arg>) fenced by the run's claim: 0, 1 when it was lost, or an error. */
+int flow_ctx_commit(struct flow_ctx *ctx, flow_apply_fn *fn, void *arg,
+                    struct err *err) APP_MUST_CHECK;
+/* write.c: in <tx>, inserts the step row <arg> (a struct flow_step_row) unless its position is. */
+int flow_step_row_tx(struct store_tx *tx, void *arg, struct err *err) APP_MUST_CHECK;
+/* write.c: records <row> in a bulk: 0, 1 when recorded elsewhere first or the claim is lost. */
+int flow_ctx_record(struct flow_ctx *ctx, struct flow_step_row *row,
+                    struct err *err) APP_MUST_CHECK;
+/* write.c: gives up the run after a record or commit that returned <rc> (not 0). */
+int flow_ctx_record_failed(struct flow_ctx *ctx, int rc, struct err *err) APP_MUST_CHECK;
+/* write.c: records that position <seq> (<name>) waits until <wake> (wall ms). */
+int flow_ctx_record_waiting(struct flow_ctx *ctx, unsigned seq, const char *name, int64_t wake,
+                            struct err *err) APP_MUST_CHECK;
+/* write.c: turns waiting position <seq> into its result, <output> or the error <e>. */
+int flow_ctx_settle(struct flow_ctx *ctx, unsigned seq, struct slice output, const struct err *e,
+                    struct err *err) APP_MUST_CHECK;
+/* write.c, PostgreSQL: ends <xs> in one UPDATE; each one's changes says whether it applied. */
+int flow_ends_update_pg(struct store_tx *tx, struct flow_end *const *xs, size_t n,
+                        struct err *err) APP_MUST_CHECK;
+/* write.c, PostgreSQL: then wakes parents, cancels children and notifies once for all. */
+int flow_ends_after_pg(struct store_tx *tx, struct flow_end *const *xs, size_t n,
+                       struct err *err) APP_MUST_CHECK;
+
 /* ---------------------------------------------------------------- control.c */
 
 /* Inserts a workflow row in <tx>; 0 and the new id, or 1 and the id already holding <key>. */
