@@ -13,23 +13,10 @@
 #define ROWS_MAX  128 /* rows per multi-row statement; 11 parameters each */
 #define STEP_COLS 11
 
-/* The parameters of <s> into <v> (STEP_COLS of them); its error message made fit for a TEXT
- * column in <a>. */
-static void step_vals(const struct flow_step_row *s, struct arena *a, struct store_val *v)
+/* The parameters of <s> into <v> (STEP_COLS of them); <msg> is its error message made fit
+ * for a TEXT column (step_msg()). */
+static void step_vals(const struct flow_step_row *s, struct slice msg, struct store_val *v)
 {
-    struct slice msg = SLICE_NULL;
-
-    if (s->status == FLOW_STEP_FAILED) {
-        struct sbuf b = SBUF_INIT(1024);
-
-        sbuf_put_utf8(&b, slice_from_cstr(s->err->msg));
-        char *copy = arena_alloc(a, b.len + 1);
-        if (copy != NULL) {
-            memcpy(copy, b.buf ? b.buf : "", b.len);
-            msg = (struct slice){copy, b.len};
-        }
-        sbuf_release(&b);
-    }
     v[0] = SV_CSTR(s->wf);
     v[1] = SV_INT(s->seq);
     v[2] = SV_CSTR(s->name);
@@ -41,6 +28,27 @@ static void step_vals(const struct flow_step_row *s, struct arena *a, struct sto
     v[8] = SV_INT(s->started);
     v[9] = s->ended ? SV_INT(s->ended) : SV_NULL;
     v[10] = s->wake ? SV_INT(s->wake) : SV_NULL;
+}
+
+/* <s>'s error message, valid UTF-8, in <a> (or in <buf> when <a> is NULL). */
+static struct slice step_msg(const struct flow_step_row *s, struct arena *a, struct sbuf *buf)
+{
+    struct sbuf b = SBUF_INIT(1024);
+    struct slice msg = SLICE_NULL;
+    char *copy;
+
+    if (s->status != FLOW_STEP_FAILED)
+        return msg;
+    sbuf_put_utf8(a ? &b : buf, slice_from_cstr(s->err->msg));
+    if (a == NULL)
+        return (struct slice){buf->buf, buf->len};
+    copy = arena_alloc(a, b.len + 1);
+    if (copy != NULL) {
+        memcpy(copy, b.buf ? b.buf : "", b.len);
+        msg = (struct slice){copy, b.len};
+    }
+    sbuf_release(&b);
+    return msg;
 }
 
 /* Appends "(?, ?, …), (…)" for <n> rows of <cols> values. */
@@ -70,7 +78,7 @@ static int insert_rows(struct store_tx *tx, struct flow_step_row *const *rows, s
     sql_tuples(&sql, n, STEP_COLS);
     sbuf_puts(&sql, " ON CONFLICT (wf_id, seq) DO NOTHING RETURNING wf_id, seq");
     for (size_t i = 0; i < n; i++) {
-        step_vals(rows[i], a, &v[i * STEP_COLS]);
+        step_vals(rows[i], step_msg(rows[i], a, NULL), &v[i * STEP_COLS]);
         rows[i]->changes = 0;
     }
     rc = sql.err ? err_set(err, ERR_INTERNAL, "step insert too long") : 0;
@@ -86,11 +94,26 @@ static int insert_rows(struct store_tx *tx, struct flow_step_row *const *rows, s
     return rc;
 }
 
+/* One row, the common case of a lone workflow: a statement of constant text, no arena. */
+static int insert_row(struct store_tx *tx, struct flow_step_row *row, struct err *err)
+{
+    struct store_val v[STEP_COLS];
+    struct sbuf msg = SBUF_INIT(1024);
+    int rc;
+
+    step_vals(row, step_msg(row, NULL, &msg), v);
+    rc = store_exec(tx,
+                    "INSERT INTO flow_step (wf_id, seq, name, status, output, err_code, err_msg, "
+                    "attempts, started_ms, ended_ms, wake_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, "
+                    "?, ?) ON CONFLICT (wf_id, seq) DO NOTHING",
+                    v, STEP_COLS, &row->changes, err);
+    sbuf_release(&msg);
+    return rc;
+}
+
 int flow_step_row_tx(struct store_tx *tx, void *arg, struct err *err)
 {
-    struct flow_step_row *row = arg;
-
-    return insert_rows(tx, &row, 1, err);
+    return insert_row(tx, arg, err);
 }
 
 /* PostgreSQL: what a run writes is fenced by its claim. In the same transaction the write
@@ -320,7 +343,8 @@ static int steps_bulk(struct store_tx *tx, void *const *args, size_t n, struct e
 {
     struct fenced *const *xs = (struct fenced *const *)args;
     bool pg = xs[0]->ctx->f->pg;
-    struct flow_step_row **rows = xcalloc(n, sizeof(*rows));
+    struct flow_step_row *few[8];
+    struct flow_step_row **rows = n <= ARRAY_LEN(few) ? few : xcalloc(n, sizeof(*rows));
     size_t m = 0, done, k;
     int rc = 0;
 
@@ -333,9 +357,13 @@ static int steps_bulk(struct store_tx *tx, void *const *args, size_t n, struct e
             rows[m++] = xs[i]->arg;
     for (done = 0; rc == 0 && done < m; done += k) {
         k = chunk_of(rows + done, m - done, pg);
-        rc = pg ? insert_pg(tx, rows + done, k, err) : insert_rows(tx, rows + done, k, err);
+        if (pg)
+            rc = insert_pg(tx, rows + done, k, err);
+        else
+            rc = k == 1 ? insert_row(tx, rows[done], err) : insert_rows(tx, rows + done, k, err);
     }
-    free(rows);
+    if (rows != few)
+        free(rows);
     return rc;
 }
 
