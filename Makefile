@@ -10,7 +10,7 @@
 MODE ?= debug
 B ?= build/$(MODE)
 
-PKGS := libmicrohttpd jansson libcurl libcrypto sqlite3 libpq libargon2
+PKGS := libmicrohttpd jansson libcurl libcrypto sqlite3 libpq libargon2 libgit2 libfyaml libsodium
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -46,7 +46,7 @@ $(error MODE must be debug, release, asan, tsan or fuzz)
 endif
 
 # Modules in dependency order; each is src/<mod>/*.c with include/<mod>/<mod>.h.
-MODULES ?= base auth gql http obs store flow gateway
+MODULES ?= base auth gql http obs store flow pkg gateway
 LIB_SRC := $(foreach m,$(MODULES),$(wildcard src/$(m)/*.c)) $(EXTRA_SRC)
 LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o)
 # The gateway's GraphQL schema is compiled in: scripts/embed turns schema/*.graphql into C.
