@@ -318,8 +318,8 @@ static int new_flow(struct app *app, struct running *run, struct err *err)
     return 0;
 }
 
-/* The gateway on its store: keys, the first-run administrator (printed on stdout only), then
- * its workflows start running. */
+/* The gateway on its store: keys, its workflows running (a bad flow.* setting stops the start
+ * before anything is created), then the first-run administrator (printed on stdout only). */
 static int start_gateway(struct app *app, struct running *run, struct err *err)
 {
     char issuer[512];
@@ -334,7 +334,7 @@ static int start_gateway(struct app *app, struct running *run, struct err *err)
         snprintf(issuer, sizeof(issuer), "http://%s:%" PRId64, app->http.bind, app->http.port);
     if (gw_new(&(struct gw_deps){run->gw_store, run->workers, issuer, &app->gw, run->flow},
                &run->gw, err) < 0 ||
-        gw_first_run(run->gw, stdout, err) < 0 || flow_start_engine(run->flow, err) < 0)
+        flow_start_engine(run->flow, err) < 0 || gw_first_run(run->gw, stdout, err) < 0)
         return err->code;
     return 0;
 }

@@ -116,5 +116,5 @@ int flow_prune_register(struct flow *f, struct err *err)
                        err);
     if (rc == 0)
         rc = flow_cron_add(f, "flow.prune", f->prune_schedule, "flow.prune", SLICE("null"), err);
-    return rc;
+    return rc < 0 ? err_wrap(err, "flow.prune_schedule") : rc;
 }
