@@ -1,0 +1,305 @@
+/* pkg: the packager's internals, shared by its files and its tests. */
+#ifndef SLIPWAY_PKG_INT_H
+#define SLIPWAY_PKG_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/base.h"
+
+/* ---------------------------------------------------------------- repo.c */
+
+/*
+ * pkg repo: the packager's storage layer, one bare git repository per project (libgit2).
+ *
+ * A repository lives at <root>/repos/<workspace-id>/<project-id>.git; both ids are slipway ids,
+ * so no name can lead outside its workspace. Every commit moves refs/heads/main by
+ * compare-and-swap: two writers (threads or processes) may race, the loser gets ERR_CONFLICT
+ * and sees nothing of its attempt (objects are content-addressed and written atomically; the
+ * ref moves by rename under a lock). Writes are fsynced (objects, refs, their directories):
+ * GIT_OPT_ENABLE_FSYNC_GITDIR is set process-wide the first time this module touches libgit2
+ * (lib_setup() in repo.c, run once through pthread_once by pkg_repo_init/open), and the
+ * repository's config asks the git CLI for the same.
+ *
+ * A struct pkg_repo belongs to one thread at a time (libgit2 repository objects are not
+ * thread-safe); threads that write the same repository each open their own. All calls block
+ * on disk: run them on a worker (pool_run), never on a loop.
+ *
+ * Private to the pkg module until the lead merges it into include/pkg/pkg.h.
+ */
+
+#define PKG_OID_HEX 40
+/* An <expected_head> saying "refs/heads/main must not exist yet" (the first commit). */
+#define PKG_OID_NONE "0000000000000000000000000000000000000000"
+
+struct pkg_repo;
+
+/* Writes "<root>/repos/<workspace_id>/<project_id>.git" into <out> (replacing what it held).
+ * ERR_INVALID naming the id when either is not a slipway id (36-char lower-case UUIDv7 text);
+ * ERR_LIMIT when <out> is too small. */
+int pkg_repo_path(const char *root, struct slice workspace_id, struct slice project_id,
+                  struct sbuf *out, struct err *err) APP_MUST_CHECK;
+
+/* Creates the bare repository at <path> (parent directories 0700) with HEAD pointing at
+ * refs/heads/main and the durability settings in its config; no commit. Succeeds without change
+ * when a repository is there already. ERR_IO when the disk refuses. */
+int pkg_repo_init(const char *path, struct err *err) APP_MUST_CHECK;
+
+/* Opens the repository at <path>: *out is the caller's (pkg_repo_close()). ERR_NOTFOUND when
+ * there is none. */
+int pkg_repo_open(const char *path, struct pkg_repo **out, struct err *err) APP_MUST_CHECK;
+void pkg_repo_close(struct pkg_repo *r); /* NULL is fine */
+
+/* Writes refs/heads/main's commit into <oid> (40 hex + NUL). ERR_NOTFOUND before the first
+ * commit. */
+int pkg_repo_head(struct pkg_repo *r, char oid[PKG_OID_HEX + 1], struct err *err) APP_MUST_CHECK;
+
+enum pkg_change_op {
+    PKG_PUT,    /* the file at <path> gets <data> (created, or replaced) */
+    PKG_DELETE, /* the file at <path> goes; a directory goes with everything under it */
+};
+
+/* <path> is relative, '/'-separated, without empty, "." or ".." segments, no ".git" segment
+ * (in any case), no backslash or control byte, at most 1,024 bytes. */
+struct pkg_change {
+    enum pkg_change_op op;
+    const char *path;
+    struct slice data; /* PKG_PUT only */
+};
+
+struct pkg_author {
+    const char *name;  /* non-empty, no '<', '>' or line break */
+    const char *email; /* likewise */
+};
+
+enum pkg_commit_flags {
+    /* A commit whose tree equals its parent's is ERR_CONFLICT "nothing to commit" unless this
+     * is set: a write that changes nothing is usually a caller's mistake (a retried request),
+     * and an empty commit would show up in every history as noise. */
+    PKG_COMMIT_ALLOW_EMPTY = 1u << 0,
+};
+
+struct pkg_commit_req {
+    const struct pkg_change *changes;
+    size_t nchanges; /* applied in order: a later change to the same path wins */
+    struct pkg_author author;
+    const char *message; /* non-empty; a final newline is added when missing */
+    /* NULL: build on refs/heads/main as it is when the call starts (and still fail with
+     * ERR_CONFLICT if it moves before the ref update). 40 hex: only if main is at that commit.
+     * PKG_OID_NONE: only if main does not exist yet. */
+    const char *expected_head;
+    unsigned flags; /* enum pkg_commit_flags */
+};
+
+/* Builds the tree of refs/heads/main plus <req>'s changes, writes the blobs, trees and the
+ * commit (author <req->author>, committer "slipway <slipway@localhost>") and moves
+ * refs/heads/main to it with a reflog entry, only if main is still where it was expected.
+ * On success <oid_out> gets the new commit's 40 hex + NUL.
+ * ERR_INVALID: a bad path, author or message, a put where a file would become a directory
+ * (or the reverse). ERR_NOTFOUND: a delete of a path that is not there. ERR_CONFLICT: main
+ * moved (retry from a fresh read), or nothing to commit. ERR_IO: the disk refused. */
+int pkg_repo_commit(struct pkg_repo *r, const struct pkg_commit_req *req,
+                    char oid_out[PKG_OID_HEX + 1], struct err *err) APP_MUST_CHECK;
+
+/* The bytes of the file <path> at <rev> (NULL = HEAD; an oid, a prefix of one, a ref name),
+ * copied into <a> with a NUL after them. ERR_NOTFOUND when the revision or the file does not
+ * exist (or is a directory); ERR_LIMIT when <a>'s budget is spent. */
+int pkg_repo_read(struct pkg_repo *r, const char *rev, const char *path, struct arena *a,
+                  struct slice *out, struct err *err) APP_MUST_CHECK;
+
+enum pkg_entry_kind { PKG_ENTRY_FILE, PKG_ENTRY_DIR };
+/* <name> is valid during the call only. Returns false to stop the listing. */
+typedef bool pkg_repo_list_fn(void *arg, const char *name, enum pkg_entry_kind kind);
+
+/* Calls <fn> for each entry of directory <dir> (NULL or "" = the top) at <rev> (NULL = HEAD),
+ * in git's order (by name). ERR_NOTFOUND when <rev> or <dir> does not exist or is a file. */
+int pkg_repo_list(struct pkg_repo *r, const char *rev, const char *dir, pkg_repo_list_fn *fn,
+                  void *arg, struct err *err) APP_MUST_CHECK;
+
+struct pkg_log_entry {
+    char oid[PKG_OID_HEX + 1];
+    const char *author_name; /* these strings are valid during the callback only */
+    const char *author_email;
+    int64_t time;        /* author time, Unix seconds */
+    int tz_offset_min;   /* the author's zone, minutes east of UTC */
+    const char *message; /* whole message, without the final newline */
+};
+typedef bool pkg_repo_log_fn(void *arg, const struct pkg_log_entry *e); /* false: stop */
+
+/* Calls <fn> for up to <limit> commits reachable from refs/heads/main (0 = no limit), newest
+ * first. With <path_prefix> (a file or a directory; NULL or "" = all), only commits whose tree
+ * differs from their first parent's under that path. No commit yet: no call and 0.
+ * Uses the commit-graph file (pkg_repo_graph_write()) when there is one. */
+int pkg_repo_log(struct pkg_repo *r, const char *path_prefix, size_t limit, pkg_repo_log_fn *fn,
+                 void *arg, struct err *err) APP_MUST_CHECK;
+
+/* Rewrites objects/info/commit-graph for every commit reachable from refs/heads/main, so that
+ * history walks need not parse commit objects for parents and dates. Run it off the write
+ * path (every few hundred commits: see the figures in the report); the old graph stays valid
+ * for the commits it covers, so a stale one costs speed, never correctness. */
+int pkg_repo_graph_write(struct pkg_repo *r, struct err *err) APP_MUST_CHECK;
+
+/* ---------------------------------------------------------------- yaml.c */
+
+/*
+ * pkg yaml: values documents (base/values.yaml, environments/<env>/values.yaml) that humans
+ * edit by hand and slipway edits after them. A human's comments, key order, quoting, blank
+ * lines and indentation must survive slipway's writes, so a document is kept as its source
+ * text: libfyaml's event parser checks it and gives every node its byte span, and each edit
+ * splices new text into the old at those spans, then parses the result again. Untouched
+ * bytes are never regenerated, so an unedited document emits byte-for-byte as it was read.
+ *
+ * Why not libfyaml's emitter: 0.7.12 with FYPCF_PARSE_COMMENTS + FYECF_OUTPUT_COMMENTS keeps
+ * only end-of-line comments (with their spacing squeezed to one blank); it drops comments at
+ * the top of the file, comments on their own line above a key or between sequence items,
+ * blank lines, and a comment after the last node (which it glues onto a literal block's last
+ * line: "world# end"); it reindents "key:\n  - item" sequences and breaks flow sequences
+ * over several lines. Splicing keeps all of those.
+ *
+ * Values documents need a small subset of YAML, and the rest is refused at parse time:
+ * anchors, aliases (the "billion laughs" expansion) and tags; more than one document; keys
+ * that are not scalars or are empty; duplicate keys (compared by their text). Scalars resolve by
+ * the YAML 1.2 core schema: plain null/~/"" are null, true/false (any of three casings) are
+ * booleans, decimal/0o/0x digits are integers, decimal with '.' or exponent are floats (.inf and
+ * .nan parse but have no JSON form); "yes", "no", "on", "off" are strings. Quoted and block scalars
+ * are always strings.
+ *
+ * Paths name a node from the root: keys separated by '.', sequence items by "[N]":
+ *   "services.api.port"   "services.api.env[2].value"   "items[0][1]"
+ * A key holding '.', '[', ']', '"' or '\\' is written in double quotes
+ * with '\\' escaping '"' and '\\': services."a.b".port. The empty path "" is the root.
+ * Paths are at most 1000 bytes and 32 segments.
+ *
+ * Edits and their text:
+ *   - a scalar replacing a scalar takes exactly its place; a comment after it stays;
+ *   - a new key goes after the mapping's last entry (after that entry's end-of-line comment),
+ *     at the column of the mapping's first key; a new sequence item likewise after the last;
+ *   - a non-empty mapping/sequence from JSON is written in block style, 2-space indent, keys
+ *     in the JSON object's order; inside a flow collection it is written in flow style;
+ *   - strings are plain when that reads back as the same string, else double-quoted
+ *     (numbers, booleans, null, yes/no/on/off, ": ", " #", leading indicators, spaces at
+ *     either end, control characters);
+ *   - deleting a block entry removes its lines (the lines of comments above it stay);
+ *     deleting the last entry leaves "{}" or "[]".
+ * What is not kept: a comment inside a value that is replaced (a block scalar's header
+ * comment, comments between the entries of a replaced mapping); a flow collection that gains
+ * or loses an entry is rewritten from its JSON form (block style when its parent is block:
+ * "m: {a: 1}" plus b gives "m:\n  a: 1\n  b: 2"), losing comments inside it; the blank
+ * lines a block scalar with keep/strip chomping swallows, when that scalar is replaced.
+ *
+ * A document is owned by one thread at a time; nothing is shared between documents.
+ */
+
+struct pkg_yaml;
+struct pkg_yaml_node;
+
+/* Limits checked on parse and again after every edit. 0 picks the default. */
+struct pkg_yaml_limits {
+    size_t max_bytes;   /* default 1 MiB */
+    unsigned max_depth; /* nesting of mappings and sequences; default 32, at most 60 */
+};
+
+enum pkg_yaml_type {
+    PKG_YAML_NULL,
+    PKG_YAML_BOOL,
+    PKG_YAML_INT,
+    PKG_YAML_FLOAT,
+    PKG_YAML_STRING,
+    PKG_YAML_MAP,
+    PKG_YAML_SEQ,
+};
+
+/* Parses <text> (copied; the caller keeps it). On success *out is a new document the caller
+ * frees with pkg_yaml_free(); an empty text (or only comments) is a document without a root.
+ * ERR_INVALID with "line L, column C: what" (1-based) for bad YAML or a refused feature, or
+ * naming the limit ("document is over 1048576 bytes", "nested deeper than 32 levels"). */
+int pkg_yaml_parse(struct slice text, const struct pkg_yaml_limits *lim, struct pkg_yaml **out,
+                   struct err *err) APP_MUST_CHECK;
+void pkg_yaml_free(struct pkg_yaml *doc);
+
+/* Appends the document's text to <out>: byte-for-byte what was parsed, with the edits since
+ * spliced in. ERR_LIMIT when <out> is full (its sticky error). */
+int pkg_yaml_emit(const struct pkg_yaml *doc, struct sbuf *out, struct err *err) APP_MUST_CHECK;
+
+/* ------------------------------------------------------------------ reading */
+
+/* The node at <path>. Borrowed: valid until the next edit of <doc> or pkg_yaml_free().
+ * ERR_NOTFOUND when a key or index along the way does not exist (an empty document has no
+ * root), ERR_INVALID for a malformed path or a key step into a sequence and so on. */
+int pkg_yaml_get(const struct pkg_yaml *doc, const char *path, const struct pkg_yaml_node **out,
+                 struct err *err) APP_MUST_CHECK;
+/* Typed getters: ERR_NOTFOUND as above, ERR_INVALID ("services.api.port is a string, not an
+ * integer") when the node has another type. get_str takes any scalar and gives its text
+ * (borrowed like the node, NUL-terminated). */
+int pkg_yaml_get_str(const struct pkg_yaml *doc, const char *path, struct slice *out,
+                     struct err *err) APP_MUST_CHECK;
+int pkg_yaml_get_int(const struct pkg_yaml *doc, const char *path, int64_t *out,
+                     struct err *err) APP_MUST_CHECK;
+int pkg_yaml_get_bool(const struct pkg_yaml *doc, const char *path, bool *out,
+                      struct err *err) APP_MUST_CHECK;
+/* Whether <path> exists and has that type (false when it does not exist). */
+bool pkg_yaml_is_null(const struct pkg_yaml *doc, const char *path);
+bool pkg_yaml_is_map(const struct pkg_yaml *doc, const char *path);
+bool pkg_yaml_is_seq(const struct pkg_yaml *doc, const char *path);
+
+enum pkg_yaml_type pkg_yaml_node_type(const struct pkg_yaml_node *n);
+/* A scalar's text (NUL-terminated); {NULL, 0} for a mapping or sequence. */
+struct slice pkg_yaml_node_scalar(const struct pkg_yaml_node *n);
+/* Entries of a mapping or items of a sequence; 0 for a scalar. */
+size_t pkg_yaml_node_len(const struct pkg_yaml_node *n);
+/* The <i>th key of a mapping, in document order ({NULL, 0} past the end or for a sequence). */
+struct slice pkg_yaml_node_key(const struct pkg_yaml_node *n, size_t i);
+/* The <i>th value of a mapping or item of a sequence; NULL past the end. */
+const struct pkg_yaml_node *pkg_yaml_node_at(const struct pkg_yaml_node *n, size_t i);
+/* 1-based line of the node's first byte, for error messages. */
+int pkg_yaml_node_line(const struct pkg_yaml_node *n);
+
+/* The document (or the node at <path>) as JSON for schema validation: a new reference the
+ * caller json_decref()s. ERR_INVALID for a value JSON cannot hold (.inf, .nan, an integer
+ * past 64 bits), naming its line. An empty document gives JSON null. */
+int pkg_yaml_to_json(const struct pkg_yaml *doc, json_t **out, struct err *err) APP_MUST_CHECK;
+int pkg_yaml_node_to_json(const struct pkg_yaml_node *n, json_t **out,
+                          struct err *err) APP_MUST_CHECK;
+
+/* ------------------------------------------------------------------ writing */
+
+/* Set the value at <path>, creating missing mappings along the way (a missing key may be
+ * added to a mapping, a missing item only at index == length, which appends). An existing
+ * value of any type is replaced. ERR_CONFLICT when a step would go through a scalar
+ * ("services.api is a string"), ERR_NOTFOUND for an index past the end, ERR_INVALID for a bad
+ * path or when the new text breaks a limit. On any error the document is unchanged. */
+int pkg_yaml_set_str(struct pkg_yaml *doc, const char *path, struct slice value,
+                     struct err *err) APP_MUST_CHECK;
+int pkg_yaml_set_int(struct pkg_yaml *doc, const char *path, int64_t value,
+                     struct err *err) APP_MUST_CHECK;
+int pkg_yaml_set_bool(struct pkg_yaml *doc, const char *path, bool value,
+                      struct err *err) APP_MUST_CHECK;
+int pkg_yaml_set_null(struct pkg_yaml *doc, const char *path, struct err *err) APP_MUST_CHECK;
+/* Any JSON value (object → mapping, array → sequence, real → float). Strings must be valid
+ * UTF-8 (jansson's are). <value> is borrowed. */
+int pkg_yaml_set_json(struct pkg_yaml *doc, const char *path, const json_t *value,
+                      struct err *err) APP_MUST_CHECK;
+/* Removes a mapping key (with its value) or a sequence item. ERR_NOTFOUND when absent,
+ * ERR_INVALID for the root. */
+int pkg_yaml_delete(struct pkg_yaml *doc, const char *path, struct err *err) APP_MUST_CHECK;
+
+/* ---------------------------------------------------------------- jschema.c */
+
+/* pkg: JSON Schema validation of values documents (the subset the schema files use). */
+
+/*
+ * Checks <doc> against <schema>, a JSON Schema (draft 2020-12) using only these keywords:
+ * type (a name or a list), enum, const, properties, required, additionalProperties (false or
+ * a schema), propertyNames, items, minItems, maxItems, minLength, maxLength, pattern (POSIX
+ * extended, anchored only where the pattern says so, as in JSON Schema), minimum, maximum,
+ * oneOf, anyOf, $ref to "#/$defs/<name>", $defs, and the annotations title, description,
+ * default, $schema, $id, $comment. A schema using anything else is ERR_INTERNAL (a bug in our
+ * schema, not in the document).
+ *
+ * 0, or ERR_INVALID with the first failure as "<key>: <rule>", the key written as a path of
+ * the document: services.api.port, services.api.env[2], or "(document)" for the top.
+ */
+int pkg_jschema_check(const json_t *schema, const json_t *doc, struct err *err) APP_MUST_CHECK;
+
+#endif
