@@ -267,8 +267,11 @@ int pkg_yaml_node_to_json(const struct pkg_yaml_node *n, json_t **out,
 /* Set the value at <path>, creating missing mappings along the way (a missing key may be
  * added to a mapping, a missing item only at index == length, which appends). An existing
  * value of any type is replaced. ERR_CONFLICT when a step would go through a scalar
- * ("services.api is a string"), ERR_NOTFOUND for an index past the end, ERR_INVALID for a bad
- * path or when the new text breaks a limit. On any error the document is unchanged. */
+ * ("services.api is a string") and also when the spliced text would not read back as the
+ * value set (a corner of hand-written YAML, e.g. a block scalar indented less than its key:
+ * the user is told to edit that part by hand), ERR_NOTFOUND for an index past the end,
+ * ERR_INVALID for a bad path or when the new text breaks a limit. On any error the document is
+ * unchanged. */
 int pkg_yaml_set_str(struct pkg_yaml *doc, const char *path, struct slice value,
                      struct err *err) APP_MUST_CHECK;
 int pkg_yaml_set_int(struct pkg_yaml *doc, const char *path, int64_t value,

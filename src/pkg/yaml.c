@@ -210,25 +210,38 @@ static int fail_at(struct build *b, struct err *err, size_t pos, const char *fmt
     return err_set(err, ERR_INVALID, "line %d, column %d: %s", line + 1, col + 1, msg);
 }
 
+/* The decimal number that ends just before *p (moving *p to its first digit); its last 9
+ * digits at most, so a long run of digits in the echoed input cannot overflow. */
+static int digits_before(const char *buf, const char **p)
+{
+    int v = 0, mul = 1, n = 0;
+
+    for (; *p > buf && (*p)[-1] >= '0' && (*p)[-1] <= '9'; n++) {
+        --*p;
+        if (n < 9) {
+            v += (**p - '0') * mul;
+            mul *= 10;
+        }
+    }
+    return v;
+}
+
 /* libfyaml reports "<input>:L:C: error: what" first; keep the first such line. */
 static void diag_out(struct fy_diag *diag, void *user, const char *buf, size_t len)
 {
     struct build *b = user;
     const char *e, *p;
-    int col = 0, line = 0, mul = 1;
+    int col, line;
 
     (void)diag;
     e = memmem(buf, len, ": error: ", 9);
     if (b->have_diag || e == NULL)
         return;
     p = e;
-    while (p > buf && p[-1] >= '0' && p[-1] <= '9')
-        col += (*--p - '0') * mul, mul *= 10;
+    col = digits_before(buf, &p);
     if (p > buf && p[-1] == ':')
         p--;
-    mul = 1;
-    while (p > buf && p[-1] >= '0' && p[-1] <= '9')
-        line += (*--p - '0') * mul, mul *= 10;
+    line = digits_before(buf, &p);
     len -= (size_t)(e + 9 - buf);
     while (len > 0 && (e[9 + len - 1] == '\n' || e[9 + len - 1] == '\r'))
         len--;
@@ -1414,7 +1427,10 @@ static int plan_set(const struct pkg_yaml *doc, const struct path *pp, const jso
     return rc;
 }
 
-/* The edit must read back as written; a splice that changed anything else is a bug here. */
+/* The edit must read back as written. Splicing text into a hand-written file has corners
+ * where the new text would change meaning (a block scalar indented less than its key, say);
+ * there the edit is refused, the document left as it was, and the user told to edit that
+ * part by hand: ERR_CONFLICT, the document's state does not allow it. */
 static int verify_set(struct pkg_yaml *doc, struct state *next, const struct path *pp,
                       const json_t *v, struct err *err)
 {
@@ -1425,11 +1441,17 @@ static int verify_set(struct pkg_yaml *doc, struct state *next, const struct pat
     bool same;
 
     if (walk(&probe, pp, &n, &used) != WALK_DONE || pkg_yaml_node_to_json(n, &got, err) < 0)
-        return err_set(err, ERR_INTERNAL, "%s: the edit does not read back", pp->str);
+        return err_set(err, ERR_CONFLICT,
+                       "%s: this part of the file cannot be rewritten without changing its "
+                       "meaning; edit it by hand",
+                       pp->str);
     same = json_equal(got, v);
     json_decref(got);
     if (!same)
-        return err_set(err, ERR_INTERNAL, "%s: the edit reads back differently", pp->str);
+        return err_set(err, ERR_CONFLICT,
+                       "%s: this part of the file cannot be rewritten without changing its "
+                       "meaning; edit it by hand",
+                       pp->str);
     return 0;
 }
 
