@@ -483,14 +483,51 @@ static int on_event(struct build *b, struct fy_event *ev, struct err *err)
 }
 
 /* Parses <text> into a new tree in a new arena (*out_arena, freed by the caller). */
+/* One run of libfyaml's event parser over <text>: with <build>, the tree is built from the
+ * events; without, the events are only checked to make a whole stream. */
+static int parse_pass(struct build *b, const char *text, size_t len, bool build, struct err *err)
+{
+    struct fy_diag_cfg dcfg;
+    struct fy_diag *diag;
+    struct fy_parser *fyp = NULL;
+    struct fy_event *ev;
+    int rc = 0;
+
+    fy_diag_cfg_default(&dcfg);
+    dcfg.fp = NULL;
+    dcfg.output_fn = diag_out;
+    dcfg.user = b;
+    dcfg.colorize = false;
+    diag = fy_diag_create(&dcfg);
+    fyp = diag ? fy_parser_create(
+                     &(struct fy_parse_cfg){.flags = FYPCF_QUIET | FYPCF_DEFAULT_VERSION_1_2 |
+                                                     FYPCF_JSON_NONE | FYPCF_DISABLE_RECYCLING,
+                                            .diag = diag})
+               : NULL;
+    if (fyp == NULL || fy_parser_set_string(fyp, text, len) != 0)
+        rc = err_set(err, ERR_INTERNAL, "cannot start the YAML parser");
+    while (rc == 0 && (ev = fy_parser_parse(fyp)) != NULL) {
+        if (build)
+            rc = on_event(b, ev, err);
+        fy_parser_event_free(fyp, ev);
+    }
+    if (rc == 0 && fy_parser_get_stream_error(fyp)) {
+        if (b->have_diag)
+            rc = err_set(err, ERR_INVALID, "line %d, column %d: %s", b->dline, b->dcol, b->dmsg);
+        else
+            rc = err_set(err, ERR_INVALID, "invalid YAML");
+    }
+    if (fyp)
+        fy_parser_destroy(fyp);
+    if (diag)
+        fy_diag_destroy(diag);
+    return rc;
+}
+
 static int build_tree(const char *text, size_t len, const struct pkg_yaml_limits *lim,
                       struct arena **out_arena, struct pkg_yaml_node **out_root, struct err *err)
 {
     struct build *b = xcalloc(1, sizeof(*b));
-    struct fy_diag_cfg dcfg;
-    struct fy_diag *diag = NULL;
-    struct fy_parser *fyp = NULL;
-    struct fy_event *ev;
     int rc = 0;
 
     b->text = text;
@@ -518,36 +555,12 @@ static int build_tree(const char *text, size_t len, const struct pkg_yaml_limits
     }
     b->a = arena_new(
         &(struct arena_opts){.chunk = 16 << 10, .budget = 64 * lim->max_bytes + (64 << 10)});
-    fy_diag_cfg_default(&dcfg);
-    dcfg.fp = NULL;
-    dcfg.output_fn = diag_out;
-    dcfg.user = b;
-    dcfg.colorize = false;
-    diag = fy_diag_create(&dcfg);
-    fyp = diag ? fy_parser_create(
-                     &(struct fy_parse_cfg){.flags = FYPCF_QUIET | FYPCF_DEFAULT_VERSION_1_2 |
-                                                     FYPCF_JSON_NONE | FYPCF_DISABLE_RECYCLING,
-                                            .diag = diag})
-               : NULL;
-    if (fyp == NULL || fy_parser_set_string(fyp, text, len) != 0) {
-        rc = err_set(err, ERR_INTERNAL, "cannot start the YAML parser");
-        goto out;
-    }
-    while (rc == 0 && (ev = fy_parser_parse(fyp)) != NULL) {
-        rc = on_event(b, ev, err);
-        fy_parser_event_free(fyp, ev);
-    }
-    if (rc == 0 && fy_parser_get_stream_error(fyp)) {
-        if (b->have_diag)
-            rc = err_set(err, ERR_INVALID, "line %d, column %d: %s", b->dline, b->dcol, b->dmsg);
-        else
-            rc = err_set(err, ERR_INVALID, "invalid YAML");
-    }
-out:
-    if (fyp)
-        fy_parser_destroy(fyp);
-    if (diag)
-        fy_diag_destroy(diag);
+    /* Two passes: the first only checks the text is YAML (libfyaml 0.7.12 leaks the decoded
+     * text of a quoted scalar when the stream fails after it, so the pass that reads scalar
+     * texts runs on a stream already known to be whole). */
+    rc = parse_pass(b, text, len, false, err);
+    if (rc == 0)
+        rc = parse_pass(b, text, len, true, err);
     if (rc == 0) {
         *out_arena = b->a;
         *out_root = b->root;
