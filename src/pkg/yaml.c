@@ -278,6 +278,31 @@ static size_t empty_pos(struct build *b)
     return p;
 }
 
+static bool single_line(const struct build *b, size_t from, size_t to)
+{
+    return from <= to && to <= b->len && memchr(b->text + from, '\n', to - from) == NULL;
+}
+
+/* The value of a one-line single-quoted scalar whose quotes enclose text[from, to): each ''
+ * stands for one quote. Read here, not by fy_token_get_text(), which in libfyaml 0.7.12 leaks
+ * a buffer for a scalar with many '' escapes. NULL when the arena is spent. */
+static char *unquote_single(struct build *b, size_t from, size_t to, size_t *len)
+{
+    char *out = arena_alloc(b->a, to - from + 1);
+    size_t n = 0;
+
+    if (out == NULL)
+        return NULL;
+    for (size_t i = from; i < to; i++) {
+        out[n++] = b->text[i];
+        if (b->text[i] == '\'' && i + 1 < to && b->text[i + 1] == '\'')
+            i++;
+    }
+    out[n] = '\0';
+    *len = n;
+    return out;
+}
+
 static int scalar_fill(struct build *b, struct pkg_yaml_node *n, struct fy_event *ev,
                        struct err *err)
 {
@@ -285,12 +310,18 @@ static int scalar_fill(struct build *b, struct pkg_yaml_node *n, struct fy_event
     const struct fy_mark *m = fy_event_start_mark(ev), *me = fy_event_end_mark(ev);
     enum fy_scalar_style style = tok ? fy_token_scalar_style(tok) : FYSS_PLAIN;
     size_t len = 0;
-    const char *txt = tok ? fy_token_get_text(tok, &len) : "";
+    const char *txt;
     char *copy;
 
-    if (txt == NULL)
-        return err_set(err, ERR_INVALID, "unreadable scalar");
-    copy = arena_strndup(b->a, txt, len);
+    if (style == FYSS_SINGLE_QUOTED && m != NULL && me != NULL &&
+        single_line(b, m->input_pos, me->input_pos)) {
+        copy = unquote_single(b, m->input_pos, me->input_pos, &len);
+    } else {
+        txt = tok ? fy_token_get_text(tok, &len) : "";
+        if (txt == NULL)
+            return err_set(err, ERR_INVALID, "unreadable scalar");
+        copy = arena_strndup(b->a, txt, len);
+    }
     if (copy == NULL)
         return err_set(err, ERR_INVALID, "document has too many nodes");
     n->text = (struct slice){copy, len};

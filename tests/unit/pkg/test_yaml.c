@@ -535,3 +535,26 @@ TEST(yaml_delete)
     CHECK_INT_EQ(pkg_yaml_delete(doc, "", &err), ERR_INVALID);
     pkg_yaml_free(doc);
 }
+
+TEST(yaml_single_quoted_escapes)
+{
+    struct sbuf text = SBUF_INIT(4096);
+    struct pkg_yaml *doc;
+    struct slice v;
+    struct err err = {0};
+
+    sbuf_puts(&text, "a: 'it''s ''quoted'''\nb: '");
+    for (int i = 0; i < 40; i++) /* many escapes: libfyaml 0.7.12 leaked decoding them */
+        sbuf_puts(&text, "''");
+    sbuf_puts(&text, "'\nc: 'two\n  lines'\n");
+    OK(pkg_yaml_parse(sbuf_slice(&text), NULL, &doc, &err));
+    OK(pkg_yaml_get_str(doc, "a", &v, &err));
+    CHECK(slice_eq_cstr(v, "it's 'quoted'"));
+    OK(pkg_yaml_get_str(doc, "b", &v, &err));
+    CHECK_UINT_EQ(v.len, 40);
+    CHECK(v.ptr[0] == '\'' && v.ptr[39] == '\'');
+    OK(pkg_yaml_get_str(doc, "c", &v, &err));
+    CHECK(slice_eq_cstr(v, "two lines"));
+    pkg_yaml_free(doc);
+    sbuf_release(&text);
+}
