@@ -278,25 +278,39 @@ static size_t empty_pos(struct build *b)
     return p;
 }
 
-static bool single_line(const struct build *b, size_t from, size_t to)
-{
-    return from <= to && to <= b->len && memchr(b->text + from, '\n', to - from) == NULL;
-}
-
-/* The value of a one-line single-quoted scalar whose quotes enclose text[from, to): each ''
- * stands for one quote. Read here, not by fy_token_get_text(), which in libfyaml 0.7.12 leaks
- * a buffer for a scalar with many '' escapes. NULL when the arena is spent. */
+/* The value of a single-quoted scalar whose quotes enclose text[from, to): each '' stands for
+ * one quote, and line breaks fold as in every flow scalar (one break between text is a space,
+ * each blank line a newline, spaces around breaks dropped). Read here, not by
+ * fy_token_get_text(), which in libfyaml 0.7.12 leaks a buffer for a scalar with many ''
+ * escapes. NULL when the arena is spent. */
 static char *unquote_single(struct build *b, size_t from, size_t to, size_t *len)
 {
     char *out = arena_alloc(b->a, to - from + 1);
-    size_t n = 0;
+    size_t n = 0, i = from, blanks;
 
     if (out == NULL)
         return NULL;
-    for (size_t i = from; i < to; i++) {
-        out[n++] = b->text[i];
-        if (b->text[i] == '\'' && i + 1 < to && b->text[i + 1] == '\'')
+    while (i < to) {
+        char c = b->text[i];
+
+        if (c == '\'' && i + 1 < to && b->text[i + 1] == '\'') {
+            out[n++] = '\'';
+            i += 2;
+        } else if (c == '\n' || c == '\r') {
+            while (n > 0 && (out[n - 1] == ' ' || out[n - 1] == '\t'))
+                n--; /* spaces before a break go */
+            for (blanks = 0; i < to && (b->text[i] == '\n' || b->text[i] == '\r' ||
+                                        b->text[i] == ' ' || b->text[i] == '\t');
+                 i++)
+                blanks += b->text[i] == '\n';
+            if (blanks == 1)
+                out[n++] = ' ';
+            for (; blanks > 1; blanks--)
+                out[n++] = '\n';
+        } else {
+            out[n++] = c;
             i++;
+        }
     }
     out[n] = '\0';
     *len = n;
@@ -313,8 +327,8 @@ static int scalar_fill(struct build *b, struct pkg_yaml_node *n, struct fy_event
     const char *txt;
     char *copy;
 
-    if (style == FYSS_SINGLE_QUOTED && m != NULL && me != NULL &&
-        single_line(b, m->input_pos, me->input_pos)) {
+    if (style == FYSS_SINGLE_QUOTED && m != NULL && me != NULL && m->input_pos <= me->input_pos &&
+        me->input_pos <= b->len) {
         copy = unquote_single(b, m->input_pos, me->input_pos, &len);
     } else {
         txt = tok ? fy_token_get_text(tok, &len) : "";

@@ -558,3 +558,19 @@ TEST(yaml_single_quoted_escapes)
     pkg_yaml_free(doc);
     sbuf_release(&text);
 }
+
+TEST(yaml_single_quoted_folding)
+{
+    static const char text[] = "a: 'one\n  two  \n\n   three\n\n\n  four'\n"
+                               "b: '  lead\n  tail  '\n";
+    struct pkg_yaml *doc;
+    struct slice v;
+    struct err err = {0};
+
+    OK(pkg_yaml_parse(SLICE(text), NULL, &doc, &err));
+    OK(pkg_yaml_get_str(doc, "a", &v, &err));
+    CHECK(slice_eq_cstr(v, "one two\nthree\n\nfour"));
+    OK(pkg_yaml_get_str(doc, "b", &v, &err));
+    CHECK(slice_eq_cstr(v, "  lead tail  "));
+    pkg_yaml_free(doc);
+}
