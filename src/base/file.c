@@ -40,34 +40,58 @@ static int fsync_dir_of(const char *path)
     return rc;
 }
 
+/* Writes <data> to a new file of a unique name beside <path> (mode <mode>), fsynced; *tmp gets
+ * its name. 0, or errno with nothing left behind. */
+static int write_tmp(const char *path, const void *data, size_t len, unsigned mode,
+                     struct sbuf *tmp)
+{
+    int fd, e;
+
+    sbuf_printf(tmp, "%s.tmp-XXXXXX", path);
+    if (tmp->err)
+        return ENAMETOOLONG;
+    fd = mkostemp(tmp->buf, O_CLOEXEC); /* unique per call: threads and processes never share */
+    if (fd < 0)
+        return errno;
+    if (fchmod(fd, mode) != 0 || write_all(fd, data, len) != 0 || fsync(fd) != 0) {
+        e = errno;
+        close(fd);
+        unlink(tmp->buf);
+        return e;
+    }
+    if (close(fd) != 0) {
+        e = errno;
+        unlink(tmp->buf);
+        return e;
+    }
+    return 0;
+}
+
 int file_write_atomic(const char *path, const void *data, size_t len, unsigned mode,
                       struct err *err)
 {
     struct sbuf tmp = SBUF_INIT(4096);
-    int fd, e;
+    int e = write_tmp(path, data, len, mode, &tmp);
 
-    sbuf_printf(&tmp, "%s.tmp-%d", path, (int)getpid());
-    if (tmp.err) {
-        sbuf_release(&tmp);
-        return err_set(err, ERR_INVALID, "%s: path too long", path);
-    }
-    fd = open(tmp.buf, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-    if (fd < 0 || write_all(fd, data, len) != 0 || fsync(fd) != 0 || close(fd) != 0 ||
-        rename(tmp.buf, path) != 0 || fsync_dir_of(path) != 0) {
+    if (e == 0 && rename(tmp.buf, path) != 0) {
         e = errno;
-        if (fd >= 0)
-            close(fd); /* may fail again after a failed close: nothing more to do */
         unlink(tmp.buf);
-        sbuf_release(&tmp);
-        return err_set(err, err_from_errno(e), "%s: %s", path, strerror(e));
     }
+    if (e == 0 && fsync_dir_of(path) != 0)
+        e = errno;
     sbuf_release(&tmp);
-    return 0;
+    return e ? err_set(err, err_from_errno(e), "%s: %s", path, strerror(e)) : 0;
 }
 
+static int read_secret(const char *path, unsigned char *key, size_t len, struct err *err);
+
+/* Makes a new key and publishes it only if <path> still does not exist (link() fails when it
+ * does): two first uses at once agree on one key, the loser reading the winner's. */
 static int create_secret(const char *path, unsigned char *key, size_t len, struct err *err)
 {
+    struct sbuf tmp = SBUF_INIT(4096);
     size_t got = 0;
+    int e;
 
     while (got < len) {
         ssize_t n = getrandom(key + got, len - got, 0);
@@ -78,17 +102,35 @@ static int create_secret(const char *path, unsigned char *key, size_t len, struc
             return err_set(err, ERR_IO, "getrandom: %s", strerror(errno));
         got += (size_t)n;
     }
-    return file_write_atomic(path, key, len, 0600, err);
+    e = write_tmp(path, key, len, 0600, &tmp);
+    if (e == 0) {
+        e = link(tmp.buf, path) == 0 ? 0 : errno;
+        unlink(tmp.buf);
+    }
+    if (e == 0 && fsync_dir_of(path) != 0)
+        e = errno;
+    sbuf_release(&tmp);
+    if (e == EEXIST)
+        return read_secret(path, key, len, err);
+    return e ? err_set(err, err_from_errno(e), "%s: %s", path, strerror(e)) : 0;
 }
 
 int file_secret_load(const char *path, unsigned char *key, size_t len, struct err *err)
+{
+    int rc = read_secret(path, key, len, err);
+
+    return rc == ERR_NOTFOUND ? create_secret(path, key, len, err) : rc;
+}
+
+/* Reads an existing key; ERR_NOTFOUND (and nothing else) when there is none. */
+static int read_secret(const char *path, unsigned char *key, size_t len, struct err *err)
 {
     struct stat st;
     ssize_t n;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
 
     if (fd < 0 && errno == ENOENT)
-        return create_secret(path, key, len, err);
+        return err_set(err, ERR_NOTFOUND, "%s: no such file", path);
     if (fd < 0)
         return err_set(err, err_from_errno(errno), "%s: %s", path, strerror(errno));
     if (fstat(fd, &st) != 0 || (st.st_mode & 077) != 0) {

@@ -35,6 +35,12 @@
 
 struct pkg_repo;
 
+/* <root>/<dir>/<workspace-id>/<project-id><ext>: where a project's files of one kind live
+ * (repositories, keys). Both ids must be slipway ids, so no name can reach another
+ * workspace's files; ERR_INVALID names the id and the rule. */
+int pkg_project_path(const char *root, const char *dir, struct slice workspace_id,
+                     struct slice project_id, const char *ext, struct sbuf *out,
+                     struct err *err) APP_MUST_CHECK;
 /* Writes "<root>/repos/<workspace_id>/<project_id>.git" into <out> (replacing what it held).
  * ERR_INVALID naming the id when either is not a slipway id (36-char lower-case UUIDv7 text);
  * ERR_LIMIT when <out> is too small. */
@@ -286,6 +292,10 @@ int pkg_yaml_set_json(struct pkg_yaml *doc, const char *path, const json_t *valu
 /* Removes a mapping key (with its value) or a sequence item. ERR_NOTFOUND when absent,
  * ERR_INVALID for the root. */
 int pkg_yaml_delete(struct pkg_yaml *doc, const char *path, struct err *err) APP_MUST_CHECK;
+/* <v> as YAML text ending in a newline, written as edits write values: a mapping or sequence
+ * in block style with a 2-space indent, strings quoted only where they would not read back as
+ * the same strings. For files slipway writes whole (rendered manifests). */
+void pkg_yaml_write_json(struct sbuf *out, const json_t *v);
 
 /* ---------------------------------------------------------------- jschema.c */
 
@@ -304,5 +314,98 @@ int pkg_yaml_delete(struct pkg_yaml *doc, const char *path, struct err *err) APP
  * the document: services.api.port, services.api.env[2], or "(document)" for the top.
  */
 int pkg_jschema_check(const json_t *schema, const json_t *doc, struct err *err) APP_MUST_CHECK;
+
+/* ---------------------------------------------------------------- render.c */
+
+/*
+ * pkg render: the plain Kubernetes manifests of one environment, from its two values files.
+ * What is rendered, per service of environments/<env>/values.yaml that has an image:
+ * Deployment, Service, HTTPRoute, NetworkPolicy, and when it applies a HorizontalPodAutoscaler
+ * and a PodDisruptionBudget; per base cron entry a CronJob; a ConfigMap of the literal
+ * variables and a SealedSecret-style placeholder of the encrypted ones; a Namespace; and
+ * kustomization.yaml listing them. The output depends on nothing but the inputs: same values,
+ * same bytes (golden files hold it).
+ */
+
+struct pkg_render_ctx {
+    const char *project_id;      /* slipway id, as an annotation */
+    const char *project_slug;    /* DNS label: part-of label, names, platform domains */
+    const char *env;             /* environment name, a DNS label */
+    const char *workspace_slug;  /* DNS label; the namespace is <workspace>-<project>-<env> */
+    const char *workload_domain; /* "apps.example.com" */
+};
+
+/* One rendered file: <path> relative to the repository's top
+ * ("environments/production/manifests/deployment-api.yaml"), <data> its bytes. */
+struct pkg_file_out {
+    const char *path;
+    struct slice data;
+};
+
+/* Renders environment ctx->env from <base> and <env> (both schema-valid JSON of the values
+ * files). On success *files (sorted by path) and every byte they point to live in <a>.
+ * ERR_INVALID for a bad ctx field, a service in <env> that base does not have, a variable
+ * naming a shared variable, database or service that does not exist, a namespace over 63
+ * bytes; ERR_LIMIT when <a>'s budget is spent. */
+int pkg_render_env(const json_t *base, const json_t *env, const struct pkg_render_ctx *ctx,
+                   struct pkg_file_out **files, size_t *nfiles, struct arena *a,
+                   struct err *err) APP_MUST_CHECK;
+
+/* ---------------------------------------------------------------- secret.c */
+
+/*
+ * pkg secret: secret values of variables. In a values file a secret is
+ *   {"secret": "enc:v1:<nonce>:<ciphertext>"}
+ * where <nonce> is 24 random bytes and <ciphertext> is libsodium's crypto_secretbox_easy()
+ * output (16-byte MAC, then the encrypted bytes), both in padded standard base64
+ * (sodium_base64_VARIANT_ORIGINAL: A-Z a-z 0-9 + / =). A value is sealed under its project's
+ * key, so a value copied into another project's repository does not open there.
+ *
+ * Keys live outside every repository, in <root>/keys/<workspace-id>/<project-id>.key: 32 random
+ * bytes, mode 0600, created on first use and written atomically (file_secret_load()); the
+ * directories are created 0700. Losing the key loses the project's secrets; an eject copies
+ * none of them (the repository holds ciphertext only).
+ *
+ * Plaintext is at most PKG_SECRET_MAX bytes and may hold any bytes. Plaintext buffers the
+ * caller fills with pkg_secret_open() should be released with pkg_secret_wipe(); start them
+ * empty, since an sbuf that grows frees its old memory unwiped.
+ * Every call here is thread-safe (libsodium is initialised once, through pthread_once).
+ */
+
+#define PKG_SECRET_KEY_BYTES 32
+#define PKG_SECRET_MAX       65536u /* bytes of plaintext */
+#define PKG_SECRET_MASK_MIN  12     /* shortest plaintext whose mask shows its last 2 bytes */
+
+/* Loads the key of project <proj> in workspace <ws> into <key>, creating it when missing.
+ * <root> is the data directory and must exist. ERR_INVALID naming the id when either is not a
+ * slipway id; ERR_INVALID when the key file does not hold exactly 32 bytes, ERR_FORBIDDEN when
+ * its group or others may read it (both are left alone for a human to look at); ERR_IO and so
+ * on from the disk. On error <key> is zeroed. Blocks on disk: a worker's call. */
+int pkg_secret_key(const char *root, struct slice ws, struct slice proj,
+                   unsigned char key[PKG_SECRET_KEY_BYTES], struct err *err) APP_MUST_CHECK;
+
+/* Appends "enc:v1:<nonce>:<ciphertext>" for <plain> sealed under <key> to <out>, with a fresh
+ * random nonce (sealing the same value twice gives two different texts). ERR_LIMIT when <plain>
+ * is over PKG_SECRET_MAX bytes, or <out> is full (then <out> holds what it held before and
+ * keeps its sticky error). */
+int pkg_secret_seal(const unsigned char key[PKG_SECRET_KEY_BYTES], struct slice plain,
+                    struct sbuf *out, struct err *err) APP_MUST_CHECK;
+
+/* Appends the plaintext of <sealed> to <plain>. ERR_INVALID "not an encrypted value (…)" when
+ * <sealed> is not of the form above (prefix, two ':'-separated canonical base64 parts, a
+ * 24-byte nonce, a ciphertext of 16 to 16 + PKG_SECRET_MAX bytes); ERR_FORBIDDEN when it is,
+ * but does not open with <key>: sealed with another key, or altered; ERR_LIMIT when <plain> is
+ * full. On error nothing is appended. */
+int pkg_secret_open(const unsigned char key[PKG_SECRET_KEY_BYTES], struct slice sealed,
+                    struct sbuf *plain, struct err *err) APP_MUST_CHECK;
+
+/* Appends what reads show of a secret whose plaintext is <plain>: "••••" (four U+2022), then
+ * its last 2 bytes only when <plain> is at least PKG_SECRET_MASK_MIN bytes long and both are
+ * printable ASCII other than space (so a short secret shows nothing of itself, and the mask
+ * is always valid UTF-8). Never more: the length is not shown either. */
+void pkg_secret_mask(struct slice plain, struct sbuf *out);
+
+/* Zeroes all of <b>'s memory (its capacity, not only its length), then releases it. */
+void pkg_secret_wipe(struct sbuf *b);
 
 #endif

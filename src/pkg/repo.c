@@ -167,8 +167,8 @@ static int rev_check(const char *rev, struct err *err)
 
 /* ---------------------------------------------------------------- paths and init */
 
-int pkg_repo_path(const char *root, struct slice workspace_id, struct slice project_id,
-                  struct sbuf *out, struct err *err)
+int pkg_project_path(const char *root, const char *dir, struct slice workspace_id,
+                     struct slice project_id, const char *ext, struct sbuf *out, struct err *err)
 {
     if (root == NULL || root[0] == '\0')
         return err_set(err, ERR_INVALID, "root: the data directory is empty");
@@ -179,11 +179,17 @@ int pkg_repo_path(const char *root, struct slice workspace_id, struct slice proj
         return err_set(err, ERR_INVALID,
                        "project_id: must be a slipway id (lower-case UUIDv7, 36 characters)");
     sbuf_reset(out);
-    sbuf_printf(out, "%s/repos/" SLICE_FMT "/" SLICE_FMT ".git", root, SLICE_ARG(workspace_id),
-                SLICE_ARG(project_id));
+    sbuf_printf(out, "%s/%s/" SLICE_FMT "/" SLICE_FMT "%s", root, dir, SLICE_ARG(workspace_id),
+                SLICE_ARG(project_id), ext);
     if (out->err != 0)
-        return err_set(err, out->err, "repository path too long");
+        return err_set(err, out->err, "%s path too long", dir);
     return 0;
+}
+
+int pkg_repo_path(const char *root, struct slice workspace_id, struct slice project_id,
+                  struct sbuf *out, struct err *err)
+{
+    return pkg_project_path(root, "repos", workspace_id, project_id, ".git", out, err);
 }
 
 /* mkdir -p for the directories above <path> (not <path> itself), new ones 0700. */

@@ -1238,6 +1238,15 @@ static void render_block(struct sbuf *o, const json_t *v, int indent, bool inlin
     }
 }
 
+void pkg_yaml_write_json(struct sbuf *out, const json_t *v)
+{
+    if (inlineable(v))
+        render_inline(out, v, false);
+    else
+        render_block(out, v, 0, false);
+    sbuf_putc(out, '\n');
+}
+
 /* ------------------------------------------------------------------ editing */
 
 /* Splices <repl> over [a, b) and parses the result into *next (released by the caller). */

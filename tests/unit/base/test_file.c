@@ -1,4 +1,5 @@
 /* Tests for src/base/file.c. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -60,4 +61,45 @@ TEST(file_secret_load_refuses_a_readable_or_short_file)
     CHECK(chmod(p, 0644) == 0);
     CHECK_INT_EQ(file_secret_load(p, k, sizeof(k), &err), ERR_FORBIDDEN);
     CHECK_CONTAINS(err.msg, "chmod 600");
+}
+
+struct racer {
+    const char *path;
+    pthread_barrier_t *go;
+    unsigned char key[32];
+    int rc;
+};
+
+static void *racer_main(void *arg)
+{
+    struct racer *r = arg;
+    struct err err = {0};
+
+    pthread_barrier_wait(r->go);
+    r->rc = file_secret_load(r->path, r->key, sizeof(r->key), &err);
+    return NULL;
+}
+
+TEST(file_secret_first_uses_at_once_agree_on_one_key)
+{
+    char path[4096];
+    pthread_barrier_t go;
+    struct racer r[8];
+    pthread_t th[8];
+
+    for (int round = 0; round < 20; round++) {
+        snprintf(path, sizeof(path), "%s/race-%d.key", test_tmpdir(), round);
+        pthread_barrier_init(&go, NULL, 8);
+        for (int i = 0; i < 8; i++) {
+            r[i] = (struct racer){.path = path, .go = &go};
+            CHECK(pthread_create(&th[i], NULL, racer_main, &r[i]) == 0);
+        }
+        for (int i = 0; i < 8; i++)
+            pthread_join(th[i], NULL);
+        pthread_barrier_destroy(&go);
+        for (int i = 0; i < 8; i++) {
+            CHECK_INT_EQ(r[i].rc, 0);
+            CHECK(memcmp(r[i].key, r[0].key, sizeof(r[0].key)) == 0);
+        }
+    }
 }
