@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# The packager's storage (src/pkg/repo.c): commit latency and history queries on a project
+# repository of COMMITS (10,000) commits, beside the git command line answering the same
+# history queries on the same repository. See bench/README.md.
+#
+#   bench/packager.sh                 one run (about two minutes on this VM)
+#   COMMITS=2000 bench/packager.sh    a smaller repository
+#
+# Environment: COMMITS (10000), SLIPWAY_BUILD (build/release: uses $SLIPWAY_BUILD/tests/
+# pkg-repo-kill, built with `make MODE=release` when missing), TMPDIR (the disk measured).
+set -euo pipefail
+
+COMMITS=${COMMITS:-10000}
+cd "$(dirname "$0")/.."
+die() { echo "packager.sh: $*" >&2; exit 1; }
+[[ $COMMITS =~ ^[1-9][0-9]*$ ]] || die "COMMITS must be a positive integer, not '$COMMITS'"
+command -v git >/dev/null || die "git is missing: run scripts/bootstrap"
+
+build=${SLIPWAY_BUILD:-build/release}
+tool=$build/tests/pkg-repo-kill
+if [ ! -x "$tool" ]; then
+  make -s MODE=release B="$build" -j2 "$tool" >/dev/null || die "cannot build $tool"
+fi
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+echo "packager.sh: machine: $(nproc) cores, $(uname -sr); repository in $tmp ($(df -T "$tmp" | awk 'NR==2 {print $2}'))"
+echo "packager.sh: slipway ($tool bench, libgit2 $(pkg-config --modversion libgit2 2>/dev/null || echo '?')):"
+"$tool" bench "$tmp" "$COMMITS" | tee "$tmp/slipway.txt" | sed 's/^/packager.sh:   /'
+
+# The peer: git's own history queries on the same repository (it has a commit-graph now),
+# best of 5 runs each, one process per query as a user or ArgoCD would run it.
+repo=$tmp/bench.git
+best_ms() {
+  local best="" t0 t1 ms
+  for _ in 1 2 3 4 5; do
+    t0=$(date +%s%N)
+    git --git-dir="$repo" "$@" >/dev/null
+    t1=$(date +%s%N)
+    ms=$(( (t1 - t0) / 1000 ))
+    if [ -z "$best" ] || [ "$ms" -lt "$best" ]; then best=$ms; fi
+  done
+  printf '%d.%03d' $((best / 1000)) $((best % 1000))
+}
+g_env=$(best_ms log -n 50 --format=%H main -- environments/production)
+g_rare=$(best_ms log -n 20 --format=%H main -- base/values.yaml)
+echo "packager.sh: git $(git --version | awk '{print $3}') (best of 5, one process each):"
+echo "packager.sh:   log environments/production  50 entries  ${g_env} ms"
+echo "packager.sh:   log base/values.yaml          rare path  ${g_rare} ms"
+
+# Summary against the issue's targets, from slipway's own lines (warm, with the commit-graph).
+python3 - "$tmp/slipway.txt" "$g_env" "$g_rare" <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+g_env, g_rare = float(sys.argv[2]), float(sys.argv[3])
+p99 = float(re.search(r"^commits \d+ +p50 [\d.]+ ms +p99 ([\d.]+) ms", text, re.M).group(1))
+def warm(path):
+    m = re.search(r"^log %s +commit-graph .*warm ([\d.]+)-([\d.]+) ms" % re.escape(path), text, re.M)
+    return float(m.group(2))
+env, rare = warm("environments/production"), warm("base/values.yaml")
+ok = lambda b: "met" if b else "NOT met"
+print("packager.sh: summary                              slipway        git       ratio   target (issue)")
+print("packager.sh: commit p99                          %7.2f ms                         <= 20 ms: %s" % (p99, ok(p99 <= 20)))
+print("packager.sh: history, a service's environment    %7.2f ms  %7.2f ms  %6.1fx   <= 10 ms: %s" % (env, g_env, g_env / max(env, 0.001), ok(env <= 10)))
+print("packager.sh: history, a rarely changed path      %7.2f ms  %7.2f ms  %6.1fx   <= 10 ms: %s" % (rare, g_rare, g_rare / max(rare, 0.001), ok(rare <= 10)))
+PY
