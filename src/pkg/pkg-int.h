@@ -408,4 +408,136 @@ void pkg_secret_mask(struct slice plain, struct sbuf *out);
 /* Zeroes all of <b>'s memory (its capacity, not only its length), then releases it. */
 void pkg_secret_wipe(struct sbuf *b);
 
+/* ---------------------------------------------------------------- ops.c */
+
+/*
+ * pkg ops: the packager's operations on a project's repository, in process. Each one is a
+ * transaction: it reads what it needs at refs/heads/main, edits the values files with pkg_yaml
+ * (a human's comments survive), checks both values files against their schemas, renders the
+ * manifests of every environment it touched with pkg_render_env (replacing that environment's
+ * manifests/ wholly, so a file no longer rendered goes), and makes one commit authored by the
+ * acting user, compare-and-swap on the head it read. Nothing is committed when any step fails.
+ *
+ * Writes to one project are serialized by a mutex of the struct pkg_ops (one per repository
+ * path, created on first use and kept until pkg_ops_free()); a write from elsewhere (another
+ * process) that moves main in between makes the op fail with ERR_CONFLICT, to be retried.
+ * Every call blocks on disk: a worker's call (pool_run), never a loop's. Thread-safe.
+ *
+ * Errors: ERR_INVALID for a bad name or a value the schema refuses (the message names the file
+ * and the key: "environments/production/values.yaml: services.api.image.digest: ..."),
+ * ERR_NOTFOUND for an unknown project, service or environment, ERR_CONFLICT for one that
+ * exists already (or main moved), ERR_IO from the disk.
+ */
+
+/* Names the project an op works on. Borrowed for the call. */
+struct pkg_project {
+    const char *root;         /* data directory: repos/ and keys/ live under it */
+    const char *workspace_id; /* slipway ids */
+    const char *project_id;
+    const char *workspace_slug;  /* DNS labels, for the namespace and names */
+    const char *slug;            /* the project's */
+    const char *display_name;    /* slipway.yaml; the init commit's message */
+    const char *workload_domain; /* platform domains: <service>-<env>-<slug>.<domain> */
+};
+
+struct pkg_ops_cfg {
+    /* Directory holding values-base.schema.json and values-env.schema.json (the source
+     * tree's schema/ for now; the service will embed them). */
+    const char *schema_dir;
+};
+
+struct pkg_ops;
+
+/* Loads the schemas. *out is the caller's (pkg_ops_free()). ERR_IO/ERR_INVALID naming the
+ * schema file that cannot be read or parsed. */
+int pkg_ops_new(const struct pkg_ops_cfg *cfg, struct pkg_ops **out,
+                struct err *err) APP_MUST_CHECK;
+/* No op may be running. NULL is fine. */
+void pkg_ops_free(struct pkg_ops *ops);
+
+/* What a write made. */
+struct pkg_op_res {
+    char commit[PKG_OID_HEX + 1];
+    /* pkg_op_set_variables() unsetting shared keys: the references to them it removed too,
+     * as "<service>.<NAME>", in the caller's arena. */
+    const char *const *removed_refs;
+    size_t nremoved;
+};
+
+/* Creates the repository with slipway.yaml, base/values.yaml (no service) and README.md;
+ * message "init: <display name>". ERR_CONFLICT when it has a commit already. <res> may be
+ * NULL here and below. */
+int pkg_op_init(struct pkg_ops *ops, const struct pkg_project *p, const struct pkg_author *user,
+                struct pkg_op_res *res, struct err *err) APP_MUST_CHECK;
+
+/* Adds services.<name> to base/values.yaml with <svc> (an object of the base schema's service:
+ * image, port, …) and re-renders every environment; "config(base): add service <name>".
+ * ERR_CONFLICT when it exists. */
+int pkg_op_add_service(struct pkg_ops *ops, const struct pkg_project *p,
+                       const struct pkg_author *user, const char *name, const json_t *svc,
+                       struct pkg_op_res *res, struct err *err) APP_MUST_CHECK;
+/* Removes the service from base and from every environment, re-rendering them;
+ * "config(base): remove service <name>". ERR_NOTFOUND when absent; ERR_CONFLICT when a cron
+ * entry runs on it. */
+int pkg_op_remove_service(struct pkg_ops *ops, const struct pkg_project *p,
+                          const struct pkg_author *user, const char *name, struct pkg_op_res *res,
+                          struct err *err) APP_MUST_CHECK;
+
+/* Creates environments/<env>/values.yaml and its manifests: empty, or cloned from <from_env>
+ * (variables and configuration copied with their comments; custom domains, images and the
+ * ephemeral expiry dropped, so a new environment runs nothing until a deploy or a promote).
+ * "env(create): <env>" or "env(create): <env> from <from_env>". */
+int pkg_op_env_create(struct pkg_ops *ops, const struct pkg_project *p,
+                      const struct pkg_author *user, const char *env, const char *from_env,
+                      struct pkg_op_res *res, struct err *err) APP_MUST_CHECK;
+/* Removes environments/<env> whole; "env(delete): <env>". */
+int pkg_op_env_delete(struct pkg_ops *ops, const struct pkg_project *p,
+                      const struct pkg_author *user, const char *env, struct pkg_op_res *res,
+                      struct err *err) APP_MUST_CHECK;
+
+enum pkg_deploy_kind { PKG_DEPLOY, PKG_ROLLBACK, PKG_PROMOTE };
+
+/* Sets services.<service>.image {tag, digest} in environment <env> and re-renders it;
+ * "deploy(<env>): <service> <tag>" or "rollback(<env>): …". <kind> is PKG_DEPLOY or
+ * PKG_ROLLBACK. */
+int pkg_op_deploy(struct pkg_ops *ops, const struct pkg_project *p, const struct pkg_author *user,
+                  const char *env, const char *service, const char *tag, const char *digest,
+                  enum pkg_deploy_kind kind, struct pkg_op_res *res,
+                  struct err *err) APP_MUST_CHECK;
+/* Copies the tag and the digest of <service> from <from_env> to <to_env>;
+ * "promote(<to_env>): <service> <tag> from <from_env>". ERR_NOTFOUND when <from_env> runs no
+ * image of it. */
+int pkg_op_promote(struct pkg_ops *ops, const struct pkg_project *p, const struct pkg_author *user,
+                   const char *from_env, const char *to_env, const char *service,
+                   struct pkg_op_res *res, struct err *err) APP_MUST_CHECK;
+
+/* Sets variables of <service> (NULL: the environment's shared variables) from <vars>, an
+ * object of NAME → value: a string, a reference object ({shared|database|service: …}), or
+ * null to unset (unsetting a missing one is no change). With <secret> every value is a
+ * string sealed under the project's key, so its plaintext never reaches the repository.
+ * Unsetting a shared NAME also removes every {shared: NAME} reference, listed in <res>
+ * (in <a>). "config(<env>): set variables for <service>" / "… set shared variables". */
+int pkg_op_set_variables(struct pkg_ops *ops, const struct pkg_project *p,
+                         const struct pkg_author *user, const char *env, const char *service,
+                         const json_t *vars, bool secret, struct arena *a, struct pkg_op_res *res,
+                         struct err *err) APP_MUST_CHECK;
+
+/* One deployment of a service in an environment. Strings valid during the callback only. */
+struct pkg_deployment {
+    enum pkg_deploy_kind kind;
+    const char *tag, *digest; /* the values at that commit */
+    const char *commit;
+    const char *author_name, *author_email;
+    int64_t time; /* Unix seconds */
+    const char *message;
+    bool active; /* the newest entry holding the digest that runs now */
+};
+typedef bool pkg_history_fn(void *arg, const struct pkg_deployment *d); /* false: stop */
+
+/* Calls <fn> for up to <limit> (0 = all) deployments of <service> in <env>, newest first: the
+ * commits to environments/<env>/values.yaml whose message is a deploy, rollback or promote of
+ * that service. ERR_NOTFOUND when the project or the environment does not exist. */
+int pkg_op_history(const struct pkg_project *p, const char *env, const char *service, size_t limit,
+                   pkg_history_fn *fn, void *arg, struct err *err) APP_MUST_CHECK;
+
 #endif
