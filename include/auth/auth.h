@@ -131,6 +131,8 @@ struct auth_claims {
     char ws[AUTH_CLAIM_MAX];   /* workspace id */
     char sid[AUTH_CLAIM_MAX];  /* session id (revocation goes through the session) */
     char role[AUTH_CLAIM_MAX]; /* role in <ws>: internal tokens */
+    char name[AUTH_CLAIM_MAX];  /* the user's display name: internal tokens (commit authors) */
+    char email[AUTH_CLAIM_MAX]; /* the user's email: internal tokens */
     int64_t iat, nbf, exp;     /* Unix seconds; nbf 0 = absent */
 };
 

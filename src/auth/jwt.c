@@ -62,6 +62,8 @@ static void payload_json(const struct auth_claims *c, struct sbuf *out)
     put_claim(&w, "ws", c->ws);
     put_claim(&w, "sid", c->sid);
     put_claim(&w, "role", c->role);
+    put_claim(&w, "name", c->name);
+    put_claim(&w, "email", c->email);
     jw_obj_end(&w);
 }
 
@@ -123,6 +125,10 @@ static int jwt_sign(struct auth_keyring *r, const struct auth_claims *c, struct 
         rc = check_claim_str(c->sid, "sid", false, err);
     if (rc == 0)
         rc = check_claim_str(c->role, "role", false, err);
+    if (rc == 0)
+        rc = check_claim_str(c->name, "name", false, err);
+    if (rc == 0)
+        rc = check_claim_str(c->email, "email", false, err);
     if (rc < 0)
         return rc;
     if (c->iat < 0 || c->exp <= c->iat || c->exp > TIME_MAX)
@@ -297,6 +303,10 @@ static int read_claims(const json_t *p, struct auth_claims *c, struct err *err)
         rc = get_str(p, "sid", false, c->sid, err);
     if (rc == 0)
         rc = get_str(p, "role", false, c->role, err);
+    if (rc == 0)
+        rc = get_str(p, "name", false, c->name, err);
+    if (rc == 0)
+        rc = get_str(p, "email", false, c->email, err);
     if (rc == 0)
         rc = get_time(p, "iat", true, &c->iat, err);
     if (rc == 0)

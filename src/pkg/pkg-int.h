@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "base/base.h"
+#include "pkg/pkg.h"
 
 /* ---------------------------------------------------------------- repo.c */
 
@@ -495,8 +496,6 @@ int pkg_op_env_delete(struct pkg_ops *ops, const struct pkg_project *p,
                       const struct pkg_author *user, const char *env, struct pkg_op_res *res,
                       struct err *err) APP_MUST_CHECK;
 
-enum pkg_deploy_kind { PKG_DEPLOY, PKG_ROLLBACK, PKG_PROMOTE };
-
 /* Sets services.<service>.image {tag, digest} in environment <env> and re-renders it;
  * "deploy(<env>): <service> <tag>" or "rollback(<env>): …". <kind> is PKG_DEPLOY or
  * PKG_ROLLBACK. */
@@ -523,16 +522,6 @@ int pkg_op_set_variables(struct pkg_ops *ops, const struct pkg_project *p,
                          struct err *err) APP_MUST_CHECK;
 
 /* One deployment of a service in an environment. Strings valid during the callback only. */
-struct pkg_deployment {
-    enum pkg_deploy_kind kind;
-    const char *tag, *digest; /* the values at that commit */
-    const char *commit;
-    const char *author_name, *author_email;
-    int64_t time; /* Unix seconds */
-    const char *message;
-    bool active; /* the newest entry holding the digest that runs now */
-};
-typedef bool pkg_history_fn(void *arg, const struct pkg_deployment *d); /* false: stop */
 
 /* Calls <fn> for up to <limit> (0 = all) deployments of <service> in <env>, newest first: the
  * commits to environments/<env>/values.yaml whose message is a deploy, rollback or promote of

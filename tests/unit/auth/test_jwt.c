@@ -616,12 +616,20 @@ TEST(internal_token_round_trip_and_not_an_access_token)
 {
     struct auth_keyring *r = ring_with_key(NULL);
     struct sbuf tok = SBUF_INIT(8192);
-    struct auth_claims c = {.iss = ISS, .sub = "u-9", .ws = "w-1", .role = "admin"}, out;
+    struct auth_claims c = {.iss = ISS,
+                            .sub = "u-9",
+                            .ws = "w-1",
+                            .role = "admin",
+                            .name = "Ada \"The\" Lovelace",
+                            .email = "ada@example.com"},
+                       out;
     struct auth_verify_opts o = opts;
     struct err err = {0};
 
     CHECK_INT_EQ(auth_internal_sign(r, &c, NOW, &tok, &err), 0);
     CHECK_INT_EQ(auth_internal_verify(r, sbuf_slice(&tok), ISS, NOW, SKEW, &out, &err), 0);
+    CHECK_STR_EQ(out.name, "Ada \"The\" Lovelace"); /* who the packager's commits name */
+    CHECK_STR_EQ(out.email, "ada@example.com");
     CHECK_STR_EQ(out.sub, "u-9");
     CHECK_STR_EQ(out.ws, "w-1");
     CHECK_STR_EQ(out.role, "admin");
