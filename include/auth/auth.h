@@ -125,15 +125,15 @@ void auth_keyring_jwks(struct auth_keyring *r, int64_t now, struct sbuf *out);
 /* The claims slipway puts in its tokens. Plain data: a verified token is copied in, nothing
  * points into the token. Empty strings are absent claims. */
 struct auth_claims {
-    char iss[AUTH_CLAIM_MAX];  /* issuer: the public URL of this slipway */
-    char sub[AUTH_CLAIM_MAX];  /* subject: user id (required) */
-    char aud[AUTH_CLAIM_MAX];  /* audience */
-    char ws[AUTH_CLAIM_MAX];   /* workspace id */
-    char sid[AUTH_CLAIM_MAX];  /* session id (revocation goes through the session) */
-    char role[AUTH_CLAIM_MAX]; /* role in <ws>: internal tokens */
+    char iss[AUTH_CLAIM_MAX];   /* issuer: the public URL of this slipway */
+    char sub[AUTH_CLAIM_MAX];   /* subject: user id (required) */
+    char aud[AUTH_CLAIM_MAX];   /* audience */
+    char ws[AUTH_CLAIM_MAX];    /* workspace id */
+    char sid[AUTH_CLAIM_MAX];   /* session id (revocation goes through the session) */
+    char role[AUTH_CLAIM_MAX];  /* role in <ws>: internal tokens */
     char name[AUTH_CLAIM_MAX];  /* the user's display name: internal tokens (commit authors) */
     char email[AUTH_CLAIM_MAX]; /* the user's email: internal tokens */
-    int64_t iat, nbf, exp;     /* Unix seconds; nbf 0 = absent */
+    int64_t iat, nbf, exp;      /* Unix seconds; nbf 0 = absent */
 };
 
 /* What a verifier expects. <skew> is the clock difference tolerated, in seconds (30 is
