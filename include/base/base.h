@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -196,6 +197,11 @@ static inline struct slice sbuf_slice(const struct sbuf *b)
 uint64_t time_mono_ns(void); /* CLOCK_MONOTONIC */
 uint64_t time_mono_ms(void);
 uint64_t time_wall_ms(void); /* Unix epoch */
+/* Condition variables whose timed waits follow the monotonic clock, so a step of the wall
+ * clock neither stretches nor cuts them. cond_wait_until() waits on <cv> (holding <m>) until
+ * woken or until time_mono_ns() reaches <at_ns>: 0, or ETIMEDOUT once that time has passed. */
+void cond_init_mono(pthread_cond_t *cv);
+int cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *m, uint64_t at_ns);
 /* Writes "2026-01-05T10:00:00.123Z" (24 chars + NUL) for <ms> since the epoch. */
 void time_rfc3339_ms(uint64_t ms, char out[32]);
 

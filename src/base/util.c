@@ -114,6 +114,24 @@ uint64_t time_wall_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+void cond_init_mono(pthread_cond_t *cv)
+{
+    pthread_condattr_t attr;
+
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(cv, &attr);
+    pthread_condattr_destroy(&attr);
+}
+
+int cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *m, uint64_t at_ns)
+{
+    struct timespec ts = {.tv_sec = (time_t)(at_ns / 1000000000u),
+                          .tv_nsec = (long)(at_ns % 1000000000u)};
+
+    return pthread_cond_timedwait(cv, m, &ts);
+}
+
 void time_rfc3339_ms(uint64_t ms, char out[32])
 {
     time_t secs = (time_t)(ms / 1000);

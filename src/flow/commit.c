@@ -47,7 +47,7 @@ struct flow_commit *flow_commit_new(struct store *s)
     c->tail = &c->head;
     c->args = xcalloc(BATCH_MAX, sizeof(*c->args));
     pthread_mutex_init(&c->lock, NULL);
-    pthread_cond_init(&c->cv, NULL);
+    cond_init_mono(&c->cv);
     return c;
 }
 
@@ -177,17 +177,10 @@ static bool should_fill(struct flow_commit *c, struct item *self)
 static void fill_wait(struct flow_commit *c, struct item *self)
 {
     uint64_t ns = c->last_ns / 2 < FILL_MAX_NS ? c->last_ns / 2 : FILL_MAX_NS;
-    struct timespec ts;
 
     self->waited = true;
     c->filling = true;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_nsec += (long)ns;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    pthread_cond_timedwait(&c->cv, &c->lock, &ts);
+    cond_wait_until(&c->cv, &c->lock, time_mono_ns() + ns);
     c->filling = false;
 }
 

@@ -371,7 +371,6 @@ int flow_wait(struct flow *f, struct arena *a, struct slice id, uint64_t timeout
               struct flow_outcome *out, struct err *err)
 {
     uint64_t end = time_mono_ms() + timeout_ms, now;
-    struct timespec ts;
     int rc;
 
     uint64_t gen;
@@ -388,15 +387,10 @@ int flow_wait(struct flow *f, struct arena *a, struct slice id, uint64_t timeout
             return err_set(err, ERR_TIMEOUT, "workflow %.*s is still %s", SLICE_ARG(id),
                            flow_status_name(out->status));
         /* Woken by an end in this process; other processes' ends are seen by polling. */
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += (long)(end - now < 200 ? end - now : 200) * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
         pthread_mutex_lock(&f->lock);
         if (f->ends == gen)
-            pthread_cond_timedwait(&f->final_cv, &f->lock, &ts);
+            cond_wait_until(&f->final_cv, &f->lock,
+                            time_mono_ns() + (end - now < 200 ? end - now : 200) * 1000000u);
         pthread_mutex_unlock(&f->lock);
     }
 }

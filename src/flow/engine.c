@@ -49,10 +49,10 @@ struct flow *flow_new(const struct flow_opts *opts)
     f->commit = flow_commit_new(f->store);
     f->ready = xcalloc(f->opts.max_running, sizeof(*f->ready));
     pthread_mutex_init(&f->lock, NULL);
-    pthread_cond_init(&f->sched_cv, NULL);
-    pthread_cond_init(&f->exec_cv, NULL);
-    pthread_cond_init(&f->final_cv, NULL);
-    pthread_cond_init(&f->call_cv, NULL);
+    cond_init_mono(&f->sched_cv);
+    cond_init_mono(&f->exec_cv);
+    cond_init_mono(&f->final_cv);
+    cond_init_mono(&f->call_cv);
     return f;
 }
 
@@ -295,7 +295,6 @@ static void watch_tick(struct flow *f)
 static void *watch_main(void *arg)
 {
     struct flow *f = arg;
-    struct timespec ts;
     uint64_t beat = 0;
 
     pthread_mutex_lock(&f->lock);
@@ -307,14 +306,8 @@ static void *watch_main(void *arg)
             beat = time_mono_ms() + f->opts.lease_ms / 3;
         }
         pthread_mutex_lock(&f->lock);
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += WATCH_MS * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
         if (!f->stopping)
-            pthread_cond_timedwait(&f->final_cv, &f->lock, &ts);
+            cond_wait_until(&f->final_cv, &f->lock, time_mono_ns() + WATCH_MS * 1000000u);
     }
     pthread_mutex_unlock(&f->lock);
     return NULL;

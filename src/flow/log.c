@@ -91,32 +91,6 @@ struct flow_logs {
     struct stream *buckets[NBUCKETS]; /* guarded by lock */
 };
 
-/* ---------------------------------------------------------------- time and waiting */
-
-static struct timespec mono_deadline(uint64_t at_ms)
-{
-    return (struct timespec){.tv_sec = (time_t)(at_ms / 1000),
-                             .tv_nsec = (long)(at_ms % 1000) * 1000000};
-}
-
-/* Waits on <cv> until woken or <at_ms> (monotonic) passes. */
-static void cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *m, uint64_t at_ms)
-{
-    struct timespec ts = mono_deadline(at_ms);
-
-    (void)pthread_cond_timedwait(cv, m, &ts);
-}
-
-static void cond_init_mono(pthread_cond_t *cv)
-{
-    pthread_condattr_t attr;
-
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(cv, &attr);
-    pthread_condattr_destroy(&attr);
-}
-
 /* ---------------------------------------------------------------- streams */
 
 static size_t id_hash(struct slice id)
@@ -512,7 +486,7 @@ static bool retry_wait(struct flow_logs *l, uint64_t ms, unsigned attempts, uint
 
     pthread_mutex_lock(&l->lock);
     while (!l->stopping && time_mono_ms() < until)
-        cond_wait_until(&l->wake, &l->lock, until);
+        cond_wait_until(&l->wake, &l->lock, until * 1000000u);
     give_up = (l->stopping && attempts >= STOP_ATTEMPTS) || time_mono_ms() - since_ms >= GIVE_UP_MS;
     pthread_mutex_unlock(&l->lock);
     return give_up;
@@ -565,7 +539,7 @@ static struct qline *batch_take(struct flow_logs *l)
                  time_mono_ms() >= l->oldest_ms + BATCH_DELAY_MS)
             break;
         else
-            cond_wait_until(&l->wake, &l->lock, l->oldest_ms + BATCH_DELAY_MS);
+            cond_wait_until(&l->wake, &l->lock, (l->oldest_ms + BATCH_DELAY_MS) * 1000000u);
     }
     batch = l->head;
     l->head = l->tail = NULL;
@@ -745,7 +719,7 @@ static void follow_wait(struct flow_logs *l, struct stream *st, uint64_t seen, u
     uint64_t until = now + FOLLOW_POLL_MS < deadline ? now + FOLLOW_POLL_MS : deadline;
 
     while (st->version == seen && now < until) {
-        cond_wait_until(&l->changed, &l->lock, until);
+        cond_wait_until(&l->changed, &l->lock, until * 1000000u);
         now = time_mono_ms();
     }
 }

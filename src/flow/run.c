@@ -178,25 +178,13 @@ bool flow_call_cancelled(const struct flow_call *call)
 bool flow_call_wait(struct flow_call *call, uint64_t ms)
 {
     struct flow *f = call->ctx->f;
-    uint64_t end = time_mono_ms() + ms;
-    struct timespec ts;
+    uint64_t end =
+        time_mono_ns() + (ms < UINT64_MAX / 2000000u ? ms : UINT64_MAX / 2000000u) * 1000000u;
 
     pthread_mutex_lock(&f->lock);
-    while (!atomic_load(&call->fired)) {
-        uint64_t now = time_mono_ms(), step;
-
-        if (now >= end)
+    while (!atomic_load(&call->fired))
+        if (cond_wait_until(&f->call_cv, &f->lock, end) != 0)
             break;
-        step = end - now < 1000 ? end - now : 1000;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += (time_t)(step / 1000);
-        ts.tv_nsec += (long)(step % 1000) * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
-        pthread_cond_timedwait(&f->call_cv, &f->lock, &ts);
-    }
     pthread_mutex_unlock(&f->lock);
     return atomic_load(&call->fired);
 }

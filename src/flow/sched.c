@@ -373,21 +373,13 @@ static void adopt_unfinished(struct flow *f)
 
 static void wait_until(struct flow *f, uint64_t seen, uint64_t wall_due)
 {
-    struct timespec ts;
     uint64_t now = time_wall_ms(), ms = wall_due > now ? wall_due - now : 0;
 
     if (ms == 0)
         return;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += (time_t)(ms / 1000);
-    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
     pthread_mutex_lock(&f->lock);
     if (f->kicks == seen && !f->stopping)
-        pthread_cond_timedwait(&f->sched_cv, &f->lock, &ts);
+        cond_wait_until(&f->sched_cv, &f->lock, time_mono_ns() + ms * 1000000u);
     pthread_mutex_unlock(&f->lock);
 }
 

@@ -97,13 +97,8 @@ static void store_free(struct store *s)
 
 static void store_init_sync(struct store *s)
 {
-    pthread_condattr_t ca;
-
     pthread_mutex_init(&s->lock, NULL);
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&s->freed, &ca);
-    pthread_condattr_destroy(&ca);
+    cond_init_mono(&s->freed);
 }
 
 static int store_init_opts(struct store *s, const struct store_opts *opts, struct err *err)
@@ -198,20 +193,6 @@ struct store *store_tx_store(const struct store_tx *tx)
 
 /* ---------------------------------------------------------------- pool */
 
-static struct timespec deadline_after(uint64_t ms)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += (time_t)(ms / 1000);
-    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    return ts;
-}
-
 static void conn_drop(struct store *s, struct store_conn *c)
 {
     if (c != NULL)
@@ -239,12 +220,12 @@ static void conn_put(struct store *s, struct store_conn *c, bool check)
  * within busy_timeout_ms. */
 static int conn_get(struct store *s, struct store_conn **out, struct err *err)
 {
-    struct timespec deadline = deadline_after(s->opts.busy_timeout_ms);
+    uint64_t deadline = time_mono_ns() + s->opts.busy_timeout_ms * 1000000u;
     int rc = 0, wrc = 0;
 
     pthread_mutex_lock(&s->lock);
     while (s->nidle == 0 && s->nconns >= s->opts.max_conns && wrc == 0)
-        wrc = pthread_cond_timedwait(&s->freed, &s->lock, &deadline);
+        wrc = cond_wait_until(&s->freed, &s->lock, deadline);
     if (s->nidle > 0) {
         *out = s->idle[--s->nidle];
         pthread_mutex_unlock(&s->lock);
