@@ -10,7 +10,6 @@
 
 /* ---------------------------------------------------------------- recording */
 
-#define ROWS_MAX  128 /* rows per multi-row statement; 11 parameters each */
 #define STEP_COLS 11
 
 /* The parameters of <s> into <v> (STEP_COLS of them); <msg> is its error message made fit
@@ -30,78 +29,24 @@ static void step_vals(const struct flow_step_row *s, struct slice msg, struct st
     v[10] = s->wake ? SV_INT(s->wake) : SV_NULL;
 }
 
-/* <s>'s error message, valid UTF-8, in <a> (or in <buf> when <a> is NULL). */
-static struct slice step_msg(const struct flow_step_row *s, struct arena *a, struct sbuf *buf)
+/* <s>'s error message made valid UTF-8, in <buf>. */
+static struct slice step_msg(const struct flow_step_row *s, struct sbuf *buf)
 {
-    struct sbuf b = SBUF_INIT(1024);
-    struct slice msg = SLICE_NULL;
-    char *copy;
-
     if (s->status != FLOW_STEP_FAILED)
-        return msg;
-    sbuf_put_utf8(a ? &b : buf, slice_from_cstr(s->err->msg));
-    if (a == NULL)
-        return (struct slice){buf->buf, buf->len};
-    copy = arena_alloc(a, b.len + 1);
-    if (copy != NULL) {
-        memcpy(copy, b.buf ? b.buf : "", b.len);
-        msg = (struct slice){copy, b.len};
-    }
-    sbuf_release(&b);
-    return msg;
+        return SLICE_NULL;
+    sbuf_put_utf8(buf, slice_from_cstr(s->err->msg));
+    return (struct slice){buf->buf, buf->len};
 }
 
-/* Appends "(?, ?, …), (…)" for <n> rows of <cols> values. */
-static void sql_tuples(struct sbuf *sql, size_t n, size_t cols)
-{
-    for (size_t i = 0; i < n; i++) {
-        sbuf_puts(sql, i ? ", (" : "(");
-        for (size_t j = 0; j < cols; j++)
-            sbuf_puts(sql, j ? ", ?" : "?");
-        sbuf_putc(sql, ')');
-    }
-}
-
-/* Inserts <n> (at most ROWS_MAX) step rows in one statement; each row's changes says whether
- * it was inserted (0: that position was recorded already). */
-static int insert_rows(struct store_tx *tx, struct flow_step_row *const *rows, size_t n,
-                       struct err *err)
-{
-    struct arena *a = arena_new(&(struct arena_opts){.budget = 16u << 20});
-    struct store_val v[ROWS_MAX * STEP_COLS];
-    struct sbuf sql = SBUF_INIT(16384);
-    struct store_rows *r;
-    int rc;
-
-    sbuf_puts(&sql, "INSERT INTO flow_step (wf_id, seq, name, status, output, err_code, err_msg, "
-                    "attempts, started_ms, ended_ms, wake_ms) VALUES ");
-    sql_tuples(&sql, n, STEP_COLS);
-    sbuf_puts(&sql, " ON CONFLICT (wf_id, seq) DO NOTHING RETURNING wf_id, seq");
-    for (size_t i = 0; i < n; i++) {
-        step_vals(rows[i], step_msg(rows[i], a, NULL), &v[i * STEP_COLS]);
-        rows[i]->changes = 0;
-    }
-    rc = sql.err ? err_set(err, ERR_INTERNAL, "step insert too long") : 0;
-    if (rc == 0)
-        rc = store_query(tx, a, sql.buf, v, n * STEP_COLS, &r, err);
-    for (size_t k = 0; rc == 0 && k < r->nrows; k++)
-        for (size_t i = 0; i < n; i++)
-            if (slice_eq_cstr(store_cell(r, k, 0)->s, rows[i]->wf) &&
-                store_cell(r, k, 1)->i == (int64_t)rows[i]->seq)
-                rows[i]->changes = 1;
-    sbuf_release(&sql);
-    arena_free(a);
-    return rc;
-}
-
-/* One row, the common case of a lone workflow: a statement of constant text, no arena. */
+/* One row: a statement of constant text, prepared once per connection. On SQLite, where a
+ * statement costs no round trip, a batch is one of these per row. */
 static int insert_row(struct store_tx *tx, struct flow_step_row *row, struct err *err)
 {
     struct store_val v[STEP_COLS];
     struct sbuf msg = SBUF_INIT(1024);
     int rc;
 
-    step_vals(row, step_msg(row, NULL, &msg), v);
+    step_vals(row, step_msg(row, &msg), v);
     rc = store_exec(tx,
                     "INSERT INTO flow_step (wf_id, seq, name, status, output, err_code, err_msg, "
                     "attempts, started_ms, ended_ms, wake_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, "
@@ -319,16 +264,11 @@ static int insert_pg(struct store_tx *tx, struct flow_step_row *const *rows, siz
     return rc;
 }
 
-/* How many of <rows> go in the next statement. */
-static size_t chunk_of(struct flow_step_row *const *rows, size_t n, bool pg)
+/* How many of <rows> go in the next PostgreSQL statement. */
+static size_t chunk_of(struct flow_step_row *const *rows, size_t n)
 {
     size_t k, bytes = 0;
 
-    if (!pg) {
-        for (k = ROWS_MAX; k > n; k /= 2) /* 128, 64, … 1: few distinct statements */
-            ;
-        return k;
-    }
     for (k = 0; k < n && k < PG_CHUNK_ROWS; k++) {
         bytes += rows[k]->output.len * 2 + 256;
         if (k > 0 && bytes > PG_CHUNK_BYTES)
@@ -356,11 +296,8 @@ static int steps_bulk(struct store_tx *tx, void *const *args, size_t n, struct e
         if (!xs[i]->lost)
             rows[m++] = xs[i]->arg;
     for (done = 0; rc == 0 && done < m; done += k) {
-        k = chunk_of(rows + done, m - done, pg);
-        if (pg)
-            rc = insert_pg(tx, rows + done, k, err);
-        else
-            rc = k == 1 ? insert_row(tx, rows[done], err) : insert_rows(tx, rows + done, k, err);
+        k = pg ? chunk_of(rows + done, m - done) : 1;
+        rc = pg ? insert_pg(tx, rows + done, k, err) : insert_row(tx, rows[done], err);
     }
     if (rows != few)
         free(rows);
