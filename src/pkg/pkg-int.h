@@ -42,6 +42,8 @@ struct pkg_repo;
 int pkg_project_path(const char *root, const char *dir, struct slice workspace_id,
                      struct slice project_id, const char *ext, struct sbuf *out,
                      struct err *err) APP_MUST_CHECK;
+/* mkdir -p for the directories above <path> (not <path> itself), new ones 0700. */
+int pkg_mkdir_parents(const char *path, struct err *err) APP_MUST_CHECK;
 /* Writes "<root>/repos/<workspace_id>/<project_id>.git" into <out> (replacing what it held).
  * ERR_INVALID naming the id when either is not a slipway id (36-char lower-case UUIDv7 text);
  * ERR_LIMIT when <out> is too small. */

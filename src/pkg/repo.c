@@ -192,8 +192,7 @@ int pkg_repo_path(const char *root, struct slice workspace_id, struct slice proj
     return pkg_project_path(root, "repos", workspace_id, project_id, ".git", out, err);
 }
 
-/* mkdir -p for the directories above <path> (not <path> itself), new ones 0700. */
-static int mkdir_parents(const char *path, struct err *err)
+int pkg_mkdir_parents(const char *path, struct err *err)
 {
     char *p = xstrdup(path);
     int rc = 0;
@@ -246,7 +245,7 @@ int pkg_repo_init(const char *path, struct err *err)
         git_repository_free(git);
         return rc;
     }
-    rc = mkdir_parents(path, err);
+    rc = pkg_mkdir_parents(path, err);
     if (rc < 0)
         return rc;
     opts.flags = GIT_REPOSITORY_INIT_BARE | GIT_REPOSITORY_INIT_MKDIR;

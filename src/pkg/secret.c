@@ -38,40 +38,17 @@ static int sodium_ready(struct err *err)
 
 /* ---------------------------------------------------------------- keys */
 
-static int mkdir_0700(const char *path, struct err *err)
-{
-    if (mkdir(path, 0700) != 0 && errno != EEXIST)
-        return err_set(err, err_from_errno(errno), "mkdir %s: %s", path, strerror(errno));
-    return 0;
-}
-
-/* <root>/keys/<ws>/ exists afterwards, new directories 0700; <root> must exist already. The
- * path is built in <path> and left there as "<root>/keys/<ws>". */
-static int key_dirs(const char *root, struct slice ws, struct sbuf *path, struct err *err)
-{
-    int rc;
-
-    sbuf_printf(path, "%s/keys", root);
-    if (path->err == 0 && (rc = mkdir_0700(path->buf, err)) != 0)
-        return rc;
-    sbuf_printf(path, "/" SLICE_FMT, SLICE_ARG(ws));
-    if (path->err == 0 && (rc = mkdir_0700(path->buf, err)) != 0)
-        return rc;
-    if (path->err != 0)
-        return err_set(err, path->err, "key path too long");
-    return 0;
-}
-
 static int key_path(const char *root, struct slice ws, struct slice proj, struct sbuf *path,
                     struct err *err)
 {
-    struct sbuf dirs = SBUF_INIT(4096);
+    struct stat st;
     int rc = pkg_project_path(root, "keys", ws, proj, ".key", path, err);
 
-    if (rc == 0)
-        rc = key_dirs(root, ws, &dirs, err);
-    sbuf_release(&dirs);
-    return rc;
+    if (rc < 0)
+        return rc;
+    if (stat(root, &st) != 0 || !S_ISDIR(st.st_mode)) /* the data directory is not made here */
+        return err_set(err, ERR_NOTFOUND, "root: %s is not a directory", root);
+    return pkg_mkdir_parents(path->buf, err);
 }
 
 int pkg_secret_key(const char *root, struct slice ws, struct slice proj,

@@ -405,7 +405,7 @@ TEST(secret_key_needs_the_data_directory)
 
     snprintf(root, sizeof(root), "%s/missing", test_tmpdir());
     CHECK_INT_EQ(pkg_secret_key(root, SLICE(WS), SLICE(PROJ), key, &err), ERR_NOTFOUND);
-    CHECK_CONTAINS(err.msg, "mkdir");
+    CHECK_CONTAINS(err.msg, "missing is not a directory");
 }
 
 /* ---------------------------------------------------------------- mask */
