@@ -49,8 +49,6 @@ done
 [ ${#missing[@]} -eq 0 ] ||
   die "missing ${missing[*]}: run scripts/bootstrap (installs python3, nodejs, postgresql)"
 [ -f node_modules/graphile-worker/package.json ] || die "no node_modules/graphile-worker: run npm ci"
-PY=/usr/bin/python3
-[ -x "$PY" ] || PY=$(command -v python3)
 PSQL=/usr/lib/postgresql/15/bin/psql
 
 SLIPWAY_BUILD=${SLIPWAY_BUILD:-$root/build/release}
@@ -81,10 +79,6 @@ trap cleanup EXIT
 trap 'echo "flow.sh: interrupted" >&2; exit 130' INT
 trap 'echo "flow.sh: terminated" >&2; exit 143' TERM
 
-# json_get FILE EXPR: prints the Python expression EXPR of the JSON document d in FILE
-json_get() {
-  "$PY" -c 'import json, sys; d = json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2"
-}
 
 # measure NAME COMMAND...: runs COMMAND in the background (so an interrupt stops it), its
 # stdout into $tmp/NAME.json; dies with its stderr when it fails
@@ -154,14 +148,13 @@ for ((r = 1; r <= ROUNDS; r++)); do
 done
 
 # --- summary ----------------------------------------------------------------------------------
-median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
-  if (NR % 2) printf "%.0f", v[(NR + 1) / 2]; else printf "%.0f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+# imedian VALUE...: the median, rounded to a whole number
+imedian() { awk -v v="$(median "$@")" 'BEGIN { printf "%.0f", v }'; }
 # met A B T: whether A / B >= T (B = 1 for a plain figure), on the figures, not the rounded ratio
 met() { awk -v a="$1" -v b="$2" -v t="$3" 'BEGIN { print ((a / b >= t) ? "met" : "NOT met") }'; }
 
-m_raw=$(median "${raw[@]}") m_seq=$(median "${seq[@]}") m_conc=$(median "${conc[@]}")
-m_pg=$(median "${pg[@]}") m_gw=$(median "${gw[@]}")
+m_raw=$(imedian "${raw[@]}") m_seq=$(imedian "${seq[@]}") m_conc=$(imedian "${conc[@]}")
+m_pg=$(imedian "${pg[@]}") m_gw=$(imedian "${gw[@]}")
 r_seq=$(ratio "$m_seq" "$m_raw") r_pg=$(ratio "$m_pg" "$m_gw")
 echo
 say "medians of $ROUNDS round(s)"

@@ -10,7 +10,6 @@ RUNS=${RUNS:-20}
 cd "$(dirname "$0")/.."
 SLIPWAY_BIN=${SLIPWAY_BIN:-$PWD/build/release/bin/slipway}
 [ -x "$SLIPWAY_BIN" ] || make -s MODE=release bin >&2
-PY=/usr/bin/python3
 die() { echo "graphql-limits.sh: $*" >&2; exit 1; }
 . bench/lib.sh
 tmp=$(mktemp -d /tmp/slipway-bench-limits.XXXXXX)

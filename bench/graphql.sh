@@ -58,8 +58,6 @@ done
 [ ${#missing[@]} -eq 0 ] ||
   die "missing ${missing[*]}: run scripts/bootstrap (installs wrk, curl, python3, nodejs)"
 [ -f node_modules/graphql/package.json ] || die "no node_modules/graphql: run npm ci"
-PY=/usr/bin/python3
-[ -x "$PY" ] || PY=$(command -v python3)
 
 SLIPWAY_BIN=${SLIPWAY_BIN:-$root/build/release/bin/slipway}
 if [ ! -x "$SLIPWAY_BIN" ]; then
@@ -103,10 +101,6 @@ trap cleanup EXIT
 trap 'echo "graphql.sh: interrupted" >&2; exit 130' INT
 trap 'echo "graphql.sh: terminated" >&2; exit 143' TERM
 
-# json_get FILE EXPR: prints the Python expression EXPR of the JSON document d in FILE
-json_get() {
-  "$PY" -c 'import json, sys; d = json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2"
-}
 
 # --- slipway, with a user made before it serves ----------------------------------------------
 # a PostgreSQL database outlives the run: the user and its workspaces are new each time
@@ -254,15 +248,6 @@ say "both: documents prepared once per query text; $WORKSPACES workspaces for th
 say "wrk -t$THREADS -c$CONNECTIONS -d$DURATION --timeout $TIMEOUT --latency, POST application/json, $ROUNDS round(s) rotating the order, warm-up $WARMUP each; all on $(nproc) cores shared with wrk"
 
 # --- load -----------------------------------------------------------------------------------
-# to_ms VALUE: wrk's "1.23ms" / "845.00us" / "1.02s" in milliseconds
-to_ms() {
-  awk -v v="$1" 'BEGIN {
-    if (v ~ /us$/) { sub(/us$/, "", v); printf "%.3f", v / 1000 }
-    else if (v ~ /ms$/) { sub(/ms$/, "", v); printf "%.3f", v }
-    else if (v ~ /m$/) { sub(/m$/, "", v); printf "%.3f", v * 60000 }
-    else if (v ~ /s$/) { sub(/s$/, "", v); printf "%.3f", v * 1000 }
-    else { printf "nan" } }'
-}
 
 # script QUERY: a wrk script that POSTs the query's body with the bearer token
 script() {
@@ -302,10 +287,6 @@ bench() {
   [ -n "$RPS" ] || { cat "$out" >&2; die "could not read wrk's output for $1"; }
 }
 
-median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
-  if (NR % 2) printf "%s", v[(NR + 1) / 2]; else printf "%s", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-ms() { awk -v v="$1" 'BEGIN { printf (v < 10 ? "%.2f" : "%.1f"), v }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
 declare -A rps p99
 row='graphql.sh: %-8s  %-5s  %-8s  %10s  %9s  %9s  %s\n'

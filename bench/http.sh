@@ -33,8 +33,6 @@ for cmd in wrk nginx curl python3; do
 done
 [ ${#missing[@]} -eq 0 ] ||
   die "missing ${missing[*]}: run scripts/bootstrap (installs wrk, nginx-light, curl, python3)"
-PY=/usr/bin/python3
-[ -x "$PY" ] || PY=$(command -v python3)
 
 SLIPWAY_BIN=${SLIPWAY_BIN:-$root/build/release/bin/slipway}
 if [ ! -x "$SLIPWAY_BIN" ]; then
@@ -151,15 +149,6 @@ rss_idle=$(rss_kb "$slipway_pid")
 say "slipway idle RSS $(mb "$rss_idle") (after ${IDLE_SECS}s idle, before any load)"
 
 # --- load -----------------------------------------------------------------------------------
-# to_ms VALUE: wrk's "1.23ms" / "845.00us" / "1.02s" in milliseconds
-to_ms() {
-  awk -v v="$1" 'BEGIN {
-    if (v ~ /us$/) { sub(/us$/, "", v); printf "%.3f", v / 1000 }
-    else if (v ~ /ms$/) { sub(/ms$/, "", v); printf "%.3f", v }
-    else if (v ~ /m$/) { sub(/m$/, "", v); printf "%.3f", v * 60000 }
-    else if (v ~ /s$/) { sub(/s$/, "", v); printf "%.3f", v * 1000 }
-    else { printf "nan" } }'
-}
 
 # bench NAME PORT DURATION: runs wrk and sets RPS P50 P99 (ms) and ERRS (a note or "")
 bench() {
@@ -204,13 +193,10 @@ done
 kill -0 "$slipway_pid" 2>/dev/null || { tail -n 20 "$tmp/slipway.log" >&2; die "slipway died under load"; }
 rss_after=$(rss_kb "$slipway_pid")
 
-median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
-  if (NR % 2) printf "%s", v[(NR + 1) / 2]; else printf "%s", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
-ms() { awk -v v="$1" 'BEGIN { printf (v < 10 ? "%.2f" : "%.1f"), v }'; }
 
 sm=$(median "${s_rps[@]}") nm=$(median "${n_rps[@]}")
-ratio=$(awk -v a="$sm" -v b="$nm" 'BEGIN { printf "%.2f", a / b }')
+ratio=$(ratio "$sm" "$nm")
 echo
 say "slipway $(printf '%.0f' "$sm") req/s, nginx $(printf '%.0f' "$nm") req/s (median of $ROUNDS), ratio $ratio"
 say "p50 $(ms "$(median "${s_p50[@]}")") ms / $(ms "$(median "${n_p50[@]}")") ms, p99 $(ms "$(median "${s_p99[@]}")") ms / $(ms "$(median "${n_p99[@]}")") ms (slipway / nginx, medians)"
