@@ -10,7 +10,7 @@
 MODE ?= debug
 B ?= build/$(MODE)
 
-PKGS := libmicrohttpd jansson libcurl libcrypto sqlite3 libpq libargon2 libgit2 libfyaml libsodium
+PKGS := libmicrohttpd jansson libcurl libcrypto sqlite3 libpq libargon2 libgit2 libfyaml libsodium libarchive zlib libzstd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -46,13 +46,18 @@ $(error MODE must be debug, release, asan, tsan or fuzz)
 endif
 
 # Modules in dependency order; each is src/<mod>/*.c with include/<mod>/<mod>.h.
-MODULES ?= base auth gql http obs store flow pkg gateway
+MODULES ?= base auth gql http obs store flow oci pkg bld reg gateway
 LIB_SRC := $(foreach m,$(MODULES),$(wildcard src/$(m)/*.c)) $(EXTRA_SRC)
 LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o)
-# The gateway's GraphQL schema is compiled in: scripts/embed turns schema/*.graphql into C.
-ifneq ($(filter gateway,$(MODULES)),)
+# Schemas are compiled in: scripts/embed turns schema/*.graphql (the gateway's) and
+# schema/*.schema.json (the packager's values files) into C.
 SCHEMA_SDL := $(sort $(wildcard schema/*.graphql))
+SCHEMA_JSON := $(sort $(wildcard schema/*.schema.json))
+ifneq ($(filter gateway,$(MODULES)),)
 LIB_OBJ += $(B)/gen/schema.o
+endif
+ifneq ($(filter pkg,$(MODULES)),)
+LIB_OBJ += $(B)/gen/pkg-schema.o
 endif
 LIB := $(B)/libslipway.a
 BIN := $(B)/bin/slipway
@@ -80,8 +85,12 @@ $(B)/%.o: %.c
 $(B)/gen/schema.c: $(SCHEMA_SDL) scripts/embed
 	@mkdir -p $(@D)
 	@echo "  EMBED   $(SCHEMA_SDL)"
-	@scripts/embed $@ $(SCHEMA_SDL)
-$(B)/gen/schema.o: $(B)/gen/schema.c
+	@scripts/embed $@ gw_schema gateway/gw-int.h $(SCHEMA_SDL)
+$(B)/gen/pkg-schema.c: $(SCHEMA_JSON) scripts/embed
+	@mkdir -p $(@D)
+	@echo "  EMBED   $(SCHEMA_JSON)"
+	@scripts/embed $@ pkg_schema pkg/pkg-int.h $(SCHEMA_JSON)
+$(B)/gen/%.o: $(B)/gen/%.c
 	@echo "  CC      $<"
 	@$(CC) $(CFLAGS) -c -o $@ $<
 
@@ -90,7 +99,8 @@ $(LIB): $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BIN): $(B)/src/main.o $(B)/src/cli-flow.o $(LIB)
+CLI_OBJ := $(patsubst %.c,$(B)/%.o,$(wildcard src/cli-*.c))
+$(BIN): $(B)/src/main.o $(CLI_OBJ) $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 

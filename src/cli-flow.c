@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "base/base.h"
+#include "cli-client.h"
 #include "cli-flow.h"
 #include "flow/flow.h"
 #include "http/http.h"
@@ -323,59 +324,15 @@ static void query_put(struct sbuf *b, const char *name, const char *value)
     url_put(b, value);
 }
 
-/* A refusal: {"error":{"code","message"}} when the server says why. */
-static int server_refusal(const struct http_client_res *res, struct err *err)
-{
-    json_t *v = json_loadb(res->body.buf, res->body.len, 0, NULL);
-    const char *msg = json_string_value(json_object_get(json_object_get(v, "error"), "message"));
-    int code = res->status == 400   ? ERR_INVALID
-               : res->status == 401 ? ERR_UNAUTHENTICATED
-               : res->status == 403 ? ERR_FORBIDDEN
-               : res->status == 404 ? ERR_NOTFOUND
-               : res->status == 409 ? ERR_CONFLICT
-                                    : ERR_UNAVAILABLE;
-
-    if (msg != NULL)
-        err_set(err, code, "%s (HTTP %d)", msg, res->status);
-    else
-        err_set(err, code, "the server answered HTTP %d", res->status);
-    json_decref(v);
-    return code;
-}
-
 /* <method> <path> (with its query) on the server; the JSON answer into <out>. */
 static int remote(const struct opts *o, const char *method, const struct sbuf *path,
                   uint64_t timeout_ms, struct sbuf *out, struct err *err)
 {
-    struct sbuf url = SBUF_INIT(16u << 10), auth = SBUF_INIT(16u << 10);
-    struct http_client_res res = {0, SBUF_INIT(0), SBUF_INIT(0)};
-    const char *headers[] = {NULL, "Accept: application/json", NULL};
-    size_t n = strlen(o->server);
-    int rc;
+    const struct cli_server s = {.url = o->server, .token = o->token};
 
-    while (n > 0 && o->server[n - 1] == '/')
-        n--;
-    sbuf_put(&url, o->server, n);
-    sbuf_put(&url, path->buf, path->len);
-    sbuf_printf(&auth, "Authorization: Bearer %s", o->token);
-    headers[0] = auth.buf;
-    rc = url.err || auth.err || path->err ? err_set(err, ERR_INVALID, "URL or token too long") : 0;
-    if (rc == 0)
-        rc = http_client_do(&(struct http_client_req){.method = method,
-                                                      .url = url.buf,
-                                                      .headers = headers,
-                                                      .timeout_ms = timeout_ms,
-                                                      .max_response_bytes = BODY_MAX},
-                            &res, err);
-    if (rc == 0 && res.status != 200)
-        rc = server_refusal(&res, err);
-    if (rc == 0)
-        sbuf_put(out, res.body.buf, res.body.len);
-    http_client_res_release(&res);
-    explicit_bzero(auth.buf, auth.len);
-    sbuf_release(&auth);
-    sbuf_release(&url);
-    return rc;
+    if (path->err)
+        return err_set(err, ERR_INVALID, "URL too long");
+    return cli_request(&s, method, path->buf, "application/json", timeout_ms, BODY_MAX, out, err);
 }
 
 static void path_of(struct sbuf *b, const char *id, const char *tail)

@@ -12,11 +12,14 @@
 #include <unistd.h>
 
 #include "base/base.h"
+#include "cli-eject.h"
 #include "cli-flow.h"
 #include "flow/flow.h"
 #include "gateway/gateway.h"
 #include "http/http.h"
 #include "obs/obs.h"
+#include "reg/reg.h"
+#include "pkg/pkg.h"
 #include "store/store.h"
 
 #ifndef SLIPWAY_VERSION
@@ -55,6 +58,7 @@ struct service {
 };
 static const struct service services[] = {
     {"gateway", "API, identity, dashboard, health and metrics endpoints"},
+    {"packager", "GitOps repositories: desired state, history, promotion, eject"},
 };
 
 struct app {
@@ -63,6 +67,8 @@ struct app {
     struct http_cfg http;
     struct gw_cfg gw;
     struct flow_cfg flow;
+    struct pkg_cfg pkg;
+    struct reg_cfg reg;
     const char *config_path;
     bool admin; /* `admin create`: --email and --name are known flags */
     const char *admin_email, *admin_name;
@@ -82,6 +88,7 @@ static const char usage_main[] =
     "  config keys     describe every configuration key\n"
     "  admin create    create a user with a one-time password (--email E [--name N])\n"
     "  flow            workflows: ls, show, log, cancel, retry (platform operators)\n"
+    "  eject PROJECT   download a project's eject archive (runs without slipway)\n"
     "  version         print the version and source commit\n"
     "  help [command]  show help for a command\n"
     "\n"
@@ -96,7 +103,8 @@ static const char usage_serve[] =
     "  --data-dir DIR     where slipway keeps its state (core.data_dir, default ./data)\n"
     "  --store URL        \"sqlite\" (default: a file per service in the data directory) or\n"
     "                     an administrator's postgres:// URL (a database per service)\n"
-    "  --services=A,B     run only these services (default: all); known: gateway\n"
+    "  --services=A,B     run only these services (default: all); known: gateway,\n"
+    "                     packager\n"
     "  --bind ADDR        address to listen on (http.bind, default 127.0.0.1)\n"
     "  --port N           port to listen on (http.port, default 8080; 0 picks one)\n"
     "  --log-level L      debug, info, warn or error (log.level)\n"
@@ -221,12 +229,16 @@ static int configure(struct app *app, int argc, char **argv, struct err *err)
     struct cfg_section http_sec = http_cfg_section(&app->http);
     struct cfg_section gw_sec = gw_cfg_section(&app->gw);
     struct cfg_section flow_sec = flow_cfg_section(&app->flow);
+    struct cfg_section pkg_sec = pkg_cfg_section(&app->pkg);
+    struct cfg_section reg_sec = reg_cfg_section(&app->reg);
 
     app->cfg = cfg_new();
     cfg_add(app->cfg, &(struct cfg_section){"core", core_keys, ARRAY_LEN(core_keys), &app->core});
     cfg_add(app->cfg, &http_sec);
     cfg_add(app->cfg, &gw_sec);
     cfg_add(app->cfg, &flow_sec);
+    cfg_add(app->cfg, &pkg_sec);
+    cfg_add(app->cfg, &reg_sec);
     for (int i = 0; i < argc; i++)
         if (parse_one_flag(app, argc, argv, &i, err) < 0)
             return err->code;
@@ -269,6 +281,9 @@ struct running {
     struct store *gw_store;
     struct flow *flow; /* the gateway's workflows, on its store */
     struct gw *gw;
+    struct reg *reg; /* the built-in registry, under <data dir>/registry */
+    struct store *pkg_store;
+    struct pkg *pkg;
     struct metrics *metrics;
     struct pool *workers;
     struct obs *obs;
@@ -289,20 +304,32 @@ static int store_check(void *store, struct err *err)
     return store_ping(store, err);
 }
 
+/* Opens the database of <service> when it is selected, and checks it in /readyz. */
+static int open_store(struct app *app, struct running *run, const char *service,
+                      const unsigned char *secret, struct store **out, struct err *err)
+{
+    char check[64];
+
+    if (!service_selected(app, service))
+        return 0;
+    if (store_open_service(app->core.store, app->core.data_dir, service, secret, 32, out, err) < 0)
+        return err->code;
+    snprintf(check, sizeof(check), "store.%s", service);
+    obs_check_add(run->obs, check, store_check, *out);
+    return 0;
+}
+
 /* Opens the databases of the selected services, each its own (DESIGN.md §2). */
 static int open_stores(struct app *app, struct running *run, struct err *err)
 {
     unsigned char secret[32];
     char path[4096];
 
-    if (!service_selected(app, "gateway")) /* the only service with state so far */
-        return 0;
     snprintf(path, sizeof(path), "%s/secret.key", app->core.data_dir);
     if (file_secret_load(path, secret, sizeof(secret), err) < 0 ||
-        store_open_service(app->core.store, app->core.data_dir, "gateway", secret, sizeof(secret),
-                           &run->gw_store, err) < 0)
+        open_store(app, run, "gateway", secret, &run->gw_store, err) < 0 ||
+        open_store(app, run, "packager", secret, &run->pkg_store, err) < 0)
         return err->code;
-    obs_check_add(run->obs, "store.gateway", store_check, run->gw_store);
     return 0;
 }
 
@@ -322,7 +349,7 @@ static int new_flow(struct app *app, struct running *run, struct err *err)
  * before anything is created), then the first-run administrator (printed on stdout only). */
 static int start_gateway(struct app *app, struct running *run, struct err *err)
 {
-    char issuer[512];
+    char issuer[512], path[4096];
 
     if (run->gw_store == NULL)
         return 0;
@@ -332,10 +359,37 @@ static int start_gateway(struct app *app, struct running *run, struct err *err)
         snprintf(issuer, sizeof(issuer), "http://127.0.0.1");
     else
         snprintf(issuer, sizeof(issuer), "http://%s:%" PRId64, app->http.bind, app->http.port);
-    if (gw_new(&(struct gw_deps){run->gw_store, run->workers, issuer, &app->gw, run->flow},
+    snprintf(path, sizeof(path), "%s/registry", app->core.data_dir);
+    if (reg_new(path, &app->reg, &run->reg, err) < 0)
+        return err->code;
+    if (gw_new(&(struct gw_deps){run->gw_store, run->workers, issuer, &app->gw, run->flow, run->reg,
+                                 app->core.data_dir},
                &run->gw, err) < 0 ||
         flow_start_engine(run->flow, err) < 0 || gw_first_run(run->gw, stdout, err) < 0)
         return err->code;
+    return 0;
+}
+
+/* The packager verifies the gateway's internal tokens with the gateway's keyring, so for now
+ * it runs in the gateway's process; the gateway calls it in process. */
+static int start_packager(struct app *app, struct running *run, struct err *err)
+{
+    char dir[4096];
+
+    if (run->pkg_store == NULL)
+        return 0;
+    if (run->gw == NULL)
+        return err_set(err, ERR_INVALID,
+                       "--services: packager runs in the gateway's process for now; select both");
+    snprintf(dir, sizeof(dir), "%s/packager", app->core.data_dir);
+    if (pkg_new(&(struct pkg_deps){.data_dir = dir,
+                                   .store = run->pkg_store,
+                                   .keys = gw_keyring(run->gw),
+                                   .issuer = gw_issuer(run->gw),
+                                   .workload_domain = app->pkg.workload_domain},
+                &run->pkg, err) < 0)
+        return err->code;
+    gw_set_pkg(run->gw, run->pkg);
     return 0;
 }
 
@@ -347,7 +401,8 @@ static int start(struct app *app, struct running *run, struct err *err)
     run->workers = pool_new("workers", (unsigned)app->core.workers);
     run->obs = obs_new(run->metrics, run->workers);
     obs_check_add(run->obs, "data_dir", obs_check_dir_writable, app->core.data_dir);
-    if (open_stores(app, run, err) < 0 || start_gateway(app, run, err) < 0)
+    if (open_stores(app, run, err) < 0 || start_gateway(app, run, err) < 0 ||
+        start_packager(app, run, err) < 0)
         return err->code;
     run->router = http_router_new();
     if (obs_routes_add(run->obs, run->router, err) < 0 ||
@@ -365,13 +420,17 @@ static void stop(struct running *run)
     pool_free(run->workers); /* finishes queued work; completions reach the live loops */
     if (run->http)
         http_server_stop(run->http);
-    gw_free(run->gw);     /* after the loops, whose token caches go with their threads */
+    gw_free(run->gw); /* after the loops, whose token caches go with their threads */
+    reg_free(run->reg);
+    pkg_free(run->pkg);
     flow_free(run->flow); /* running workflows stop at their next step and resume next start */
     obs_free(run->obs);
     http_router_free(run->router);
     metrics_free(run->metrics);
     if (run->gw_store)
         store_close(run->gw_store);
+    if (run->pkg_store)
+        store_close(run->pkg_store);
 }
 
 static int ensure_dir(const char *dir, struct err *err)
@@ -525,6 +584,8 @@ static int cmd_help(const char *topic)
         fputs(usage_admin, stdout);
     else if (strcmp(topic, "flow") == 0)
         fputs(cli_flow_usage, stdout);
+    else if (strcmp(topic, "eject") == 0)
+        fputs(cli_eject_usage, stdout);
     else if (strcmp(topic, "version") == 0)
         fputs(usage_version, stdout);
     else if (strcmp(topic, "help") == 0)
@@ -584,6 +645,8 @@ int main(int argc, char **argv)
         return run_command(cmd, NULL, argc - 2, argv + 2);
     if (strcmp(cmd, "flow") == 0)
         return cli_flow_main(argc - 2, argv + 2, flow_store_open);
+    if (strcmp(cmd, "eject") == 0)
+        return cli_eject_main(argc - 2, argv + 2);
     if ((strcmp(cmd, "config") == 0 || strcmp(cmd, "admin") == 0) && argc > 2)
         return run_command(cmd, argv[2], argc - 3, argv + 3);
     fprintf(stderr, "slipway: unknown command \"%s\"\n\n%s", cmd, usage_main);

@@ -100,7 +100,14 @@ struct slice {
     const char *ptr;
     size_t len;
 };
-#define SLICE(lit)   ((struct slice){(lit), sizeof(lit) - 1})
+#define SLICE(lit) ((struct slice){(lit), sizeof(lit) - 1})
+
+/* A file compiled into the binary by scripts/embed (see the Makefile's gen/ rules). */
+struct embedded_file {
+    const char *name; /* its path in the source tree, e.g. "schema/gateway.graphql" */
+    const char *text; /* NUL-terminated */
+    size_t len;
+};
 #define SLICE_NULL   ((struct slice){NULL, 0})
 #define SLICE_FMT    "%.*s"
 #define SLICE_ARG(s) (int)(s).len, (s).ptr
@@ -229,6 +236,8 @@ int file_write_atomic(const char *path, const void *data, size_t len, unsigned m
  * ERR_FORBIDDEN when others may read it. */
 int file_secret_load(const char *path, unsigned char *key, size_t len,
                      struct err *err) APP_MUST_CHECK;
+/* rm -rf <path>, never following a symbolic link: 0 once it is gone (or never was). */
+int file_remove_tree(const char *path, struct err *err) APP_MUST_CHECK;
 
 /* ---------------------------------------------------------------- id */
 
@@ -236,6 +245,10 @@ int file_secret_load(const char *path, unsigned char *key, size_t len,
  * sort in creation order. <out> gets 36 chars + NUL. */
 void id_new(char out[37]);
 bool id_valid(struct slice s);
+/* A slug: what names workspaces, projects, environments and services in the API — an RFC 1123
+ * DNS label, ^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$. Also safe as one path component. */
+#define SLUG_MAX 63
+bool slug_valid(struct slice s);
 
 /* ---------------------------------------------------------------- log */
 

@@ -36,6 +36,7 @@ struct gw_cfg {
 struct cfg_section gw_cfg_section(struct gw_cfg *target);
 
 struct gw;
+struct reg;
 struct gw_deps {
     struct store *store;      /* the gateway's own database */
     struct pool *workers;     /* blocking work (argon2id, the store) */
@@ -43,6 +44,9 @@ struct gw_deps {
     const struct gw_cfg *cfg; /* NULL: the defaults */
     struct flow *flow;        /* the workflow engine on <store> (the gateway registers its
                                  workflows; /api/flows shows them) */
+    struct reg *reg;          /* the built-in registry: /v2/ and /v2/token (NULL: none) */
+    const char *data_dir;     /* slipway's state (copied): file:// sources inside it are
+                                 refused, and scratch space for clones lives in <data_dir>/tmp */
 };
 
 /* Blocking, at start: builds the GraphQL schema (a broken schema or a root field without a
@@ -55,6 +59,14 @@ int gw_new(const struct gw_deps *d, struct gw **out, struct err *err) APP_MUST_C
 /* Blocking: when no user exists, creates admin@localhost with a random password printed once
  * to <out> (and nowhere else: never logged), and audits it. 0 or a store error. */
 int gw_first_run(struct gw *g, FILE *out, struct err *err) APP_MUST_CHECK;
+/* The keyring that signs the gateway's tokens, internal ones too: the packager verifies with
+ * it in process. Borrowed from <g>; thread-safe. */
+struct auth_keyring *gw_keyring(struct gw *g);
+/* The issuer (iss) of the gateway's tokens: its public URL. Borrowed from <g>. */
+const char *gw_issuer(const struct gw *g);
+/* The packager the API calls (borrowed; must outlive the server). Before gw_routes_add(). */
+struct pkg;
+void gw_set_pkg(struct gw *g, struct pkg *p);
 /* Adds the identity routes and /graphql to <r>; <g> must outlive the server. */
 int gw_routes_add(struct gw *g, struct http_router *r, struct err *err) APP_MUST_CHECK;
 /* Blocking, every cfg->maintenance_ms (main.c calls it from its own thread): replaces the

@@ -54,6 +54,7 @@ typedef void http_handler_fn(void *arg, struct http_req *req);
 struct http_route_opts {
     int64_t max_body_bytes; /* 0 = the server's http.max_body_bytes */
     bool no_access_log;     /* health probes and scrapes would drown the log */
+    bool stream_body;       /* the body is not buffered: see http_req_stream() */
 };
 
 /* A router maps method + path to a handler. Patterns are absolute paths whose segments are
@@ -126,6 +127,28 @@ struct http_canned;
 struct http_canned *http_canned_new(int status, const char *content_type, struct slice body);
 void http_canned_free(struct http_canned *c);
 void http_respond_canned(struct http_req *req, const struct http_canned *c);
+/* Answers with <len> bytes of the regular file <fd> from <offset>, which the server sends
+ * itself (no copy in memory) and closes when the response is done; <fd> belongs to the
+ * server from this call on. A HEAD request gets the Content-Length and no body. */
+void http_respond_fd(struct http_req *req, int status, const char *content_type, int fd,
+                     uint64_t offset, uint64_t len);
+
+/* Streaming request bodies (blobs of hundreds of MB). The handler of a route with
+ * opts.stream_body runs as soon as the head is in, before any of the body is read (req->body
+ * stays empty). It answers at once (a refusal: the body is then read and dropped) or calls
+ * http_req_stream() before it returns. The body then goes to chunk(arg, …) on the worker pool,
+ * in pieces of at most HTTP_STREAM_CHUNK bytes, in order, one at a time, while the connection
+ * waits; after the last piece end(arg, req, NULL) runs on the request's loop and must answer
+ * (now or later). A chunk() failure, or a body over the route's max_body_bytes (ERR_LIMIT),
+ * drops the rest of the body and passes that error to end() instead. When the client leaves
+ * first, end() never runs: release what <arg> holds with arena_on_free(req->arena, …). */
+#define HTTP_STREAM_CHUNK (1u << 20)
+typedef int http_chunk_fn(void *arg, struct slice chunk, struct err *err);
+typedef void http_end_fn(void *arg, struct http_req *req, const struct err *err);
+void http_req_stream(struct http_req *req, http_chunk_fn *chunk, http_end_fn *end, void *arg);
+/* Body bytes a streamed request has delivered so far. */
+uint64_t http_req_streamed(const struct http_req *req);
+
 /* {"error":{"code":"invalid","message":"…"}} with the status err_http_status(code). */
 void http_respond_err(struct http_req *req, const struct err *err);
 void http_respond_error(struct http_req *req, int status, const char *code, const char *msg);

@@ -16,6 +16,7 @@
 
 #include "auth/auth.h"
 #include "base/base.h"
+#include "store/store.h"
 
 enum pkg_deploy_kind { PKG_DEPLOY, PKG_ROLLBACK, PKG_PROMOTE };
 
@@ -32,13 +33,20 @@ struct pkg_deployment {
 };
 typedef bool pkg_history_fn(void *arg, const struct pkg_deployment *d); /* false: stop */
 
+/* The packager.* configuration keys. */
+struct pkg_cfg {
+    char *workload_domain; /* platform domains: <service>-<env>-<project>.<domain> */
+};
+struct cfg_section pkg_cfg_section(struct pkg_cfg *target);
+
 struct pkg;
 struct pkg_deps {
     const char *data_dir;        /* repositories and keys live under it */
-    const char *schema_dir;      /* holds values-base.schema.json and values-env.schema.json */
+    const char *schema_dir;      /* values-*.schema.json; NULL: the ones compiled in */
     struct auth_keyring *keys;   /* verifies internal tokens; borrowed */
     const char *issuer;          /* the tokens' required iss */
     const char *workload_domain; /* platform domains: <service>-<env>-<project>.<domain> */
+    struct store *store;         /* the packager's own database (its index); borrowed */
 };
 int pkg_new(const struct pkg_deps *d, struct pkg **out, struct err *err) APP_MUST_CHECK;
 void pkg_free(struct pkg *p); /* no call may be running; NULL is fine */
@@ -58,14 +66,128 @@ int pkg_project_init(struct pkg *p, const struct pkg_call *c, char commit[41],
 /* <svc>: the base values of the service (image, port, …; schema/values-base.schema.json). */
 int pkg_service_add(struct pkg *p, const struct pkg_call *c, const char *name, const json_t *svc,
                     char commit[41], struct err *err) APP_MUST_CHECK;
+/* Removes the service from base and every environment. ERR_CONFLICT when a cron job runs on
+ * it. */
+int pkg_service_remove(struct pkg *p, const struct pkg_call *c, const char *name, char commit[41],
+                       struct err *err) APP_MUST_CHECK;
+/* Sets variables of <service> in <env> (NULL: the environment's shared variables) from <vars>,
+ * an object of NAME → a string, a reference ({shared|database|service: …}) or null to unset;
+ * with <secret> every value is sealed under the project's key. Unsetting a shared NAME also
+ * removes the references to it: *removed lists them as "<service>.<NAME>" (in <a>). */
+int pkg_set_variables(struct pkg *p, const struct pkg_call *c, const char *env, const char *service,
+                      const json_t *vars, bool secret, struct arena *a, char commit[41],
+                      const char *const **removed, size_t *nremoved,
+                      struct err *err) APP_MUST_CHECK;
 int pkg_env_create(struct pkg *p, const struct pkg_call *c, const char *env, const char *from_env,
                    char commit[41], struct err *err) APP_MUST_CHECK;
+/* Removes environments/<env> whole ("env(delete): <env>"). ERR_NOTFOUND when absent. */
+int pkg_env_delete(struct pkg *p, const struct pkg_call *c, const char *env, char commit[41],
+                   struct err *err) APP_MUST_CHECK;
+/* The project's environments at its newest commit, in name order. ERR_NOTFOUND for an unknown
+ * project. */
+typedef bool pkg_name_fn(void *arg, const char *name); /* false: stop */
+int pkg_env_list(struct pkg *p, const struct pkg_call *c, pkg_name_fn *fn, void *arg,
+                 struct err *err) APP_MUST_CHECK;
 int pkg_deploy(struct pkg *p, const struct pkg_call *c, const char *env, const char *service,
                const char *tag, const char *digest, bool rollback, char commit[41],
                struct err *err) APP_MUST_CHECK;
 int pkg_promote(struct pkg *p, const struct pkg_call *c, const char *from_env, const char *to_env,
                 const char *service, char commit[41], struct err *err) APP_MUST_CHECK;
+/* Scaling, resources, custom start command, suspend/resume of <service> in <env>: <set> is an
+ * object of replicas, autoscaling {min, max, cpuPercent}, resources {tier, cpu, memory},
+ * customStartCommand, suspended; null removes a key (docs/gitops.md). */
+int pkg_configure(struct pkg *p, const struct pkg_call *c, const char *env, const char *service,
+                  const json_t *set, char commit[41], struct err *err) APP_MUST_CHECK;
+/* From the index (newest first by commit time); ERR_NOTFOUND for an unknown project or
+ * environment. */
 int pkg_history(struct pkg *p, const struct pkg_call *c, const char *env, const char *service,
                 size_t limit, pkg_history_fn *fn, void *arg, struct err *err) APP_MUST_CHECK;
+
+/* ---------------------------------------------------------------- eject */
+
+/* The largest archive pkg_eject() makes. */
+#define PKG_EJECT_MAX ((size_t)128 << 20)
+/* Appends to <out> a tar.gz of project c->project_id that runs without slipway: the
+ * repository as files and as a git bundle with its whole history, an ArgoCD Application per
+ * environment, build.sh and a README (docs/gitops.md, "Eject"). Any member role may eject.
+ * ERR_NOTFOUND for an unknown project, ERR_LIMIT past PKG_EJECT_MAX or <out>'s max; on an
+ * error <out> may hold part of an archive (release it). */
+int pkg_eject(struct pkg *p, const struct pkg_call *c, struct sbuf *out,
+              struct err *err) APP_MUST_CHECK;
+
+/* ---------------------------------------------------------------- push mirror */
+
+/* A project's push mirror (docs/gitops.md, "Push mirror"). */
+struct pkg_mirror_state {
+    bool configured;
+    char url[2048 + 16]; /* without its password */
+    bool pending;        /* a commit not pushed yet */
+    int64_t attempts;    /* failed pushes since the last success */
+    int64_t next_at_ms;  /* when the next try is due (Unix ms), after a failure */
+    int64_t last_push_ms;
+    char commit[41]; /* the last commit pushed, "" before the first */
+    char error[481]; /* the last failure, "" after a success */
+};
+/* Mirrors project c->project_id to <url> (https://, http://, ssh:// or file:///; credentials in
+ * it are kept sealed), pushed at once and after every commit; NULL removes the mirror.
+ * ERR_INVALID naming "url" and the rule. */
+int pkg_mirror_configure(struct pkg *p, const struct pkg_call *c, const char *url,
+                         struct err *err) APP_MUST_CHECK;
+/* The mirror's state (out->configured false: none). */
+int pkg_mirror_status(struct pkg *p, const struct pkg_call *c, struct pkg_mirror_state *out,
+                      struct err *err) APP_MUST_CHECK;
+
+/* ---------------------------------------------------------------- projects */
+
+/* One project of the index. Strings are valid during the callback only. */
+struct pkg_project_info {
+    const char *id;
+    const char *name; /* the DNS label of platform domains ("" when the repository lost it) */
+    const char *display_name;
+    int64_t created;  /* Unix seconds: the first commit's author time */
+    const char *head; /* 40 hex: the commit the rows reflect */
+};
+typedef bool pkg_project_fn(void *arg, const struct pkg_project_info *pi); /* false: stop */
+
+/* Every project of the token's workspace, oldest first (c->project_id is ignored). */
+int pkg_project_list(struct pkg *p, const struct pkg_call *c, pkg_project_fn *fn, void *arg,
+                     struct err *err) APP_MUST_CHECK;
+/* Project c->project_id: one call of <fn>, or ERR_NOTFOUND (also for another workspace's). */
+int pkg_project_get(struct pkg *p, const struct pkg_call *c, pkg_project_fn *fn, void *arg,
+                    struct err *err) APP_MUST_CHECK;
+/* Removes the repository (renamed into <data_dir>/trash, then removed), the project's key file,
+ * its rows and its domains. ERR_NOTFOUND when it does not exist. */
+int pkg_project_delete(struct pkg *p, const struct pkg_call *c, struct err *err) APP_MUST_CHECK;
+
+/* ---------------------------------------------------------------- domains */
+
+#define PKG_HOST_MAX 253 /* bytes of a hostname, without a final '.' */
+
+/* Domains are unique across the installation (every workspace). */
+
+/* The platform domain of <service> in <env>: "<service>-<env>-<project>.<workload_domain>",
+ * or with -2, -3, … after the first label when another project, environment or service holds
+ * that name; claimed on first use, the same afterwards. */
+int pkg_domain_generate(struct pkg *p, const struct pkg_call *c, const char *env,
+                        const char *service, char host[PKG_HOST_MAX + 1],
+                        struct err *err) APP_MUST_CHECK;
+/* Adds custom domain <host> (a DNS name; lower-cased) to <service> in <env>: claimed in the
+ * index first, then committed ("config(<env>): add domain <host> for <service>"); a failed
+ * commit gives the claim back. ERR_CONFLICT naming the holder when it is taken; ERR_INVALID
+ * for a bad name or one under the workload domain. */
+int pkg_domain_add(struct pkg *p, const struct pkg_call *c, const char *env, const char *service,
+                   const char *host, char commit[41], struct err *err) APP_MUST_CHECK;
+/* "config(<env>): remove domain <host> for <service>"; ERR_NOTFOUND when it is not set there. */
+int pkg_domain_remove(struct pkg *p, const struct pkg_call *c, const char *env, const char *service,
+                      const char *host, char commit[41], struct err *err) APP_MUST_CHECK;
+
+/* Where the bare repository of (the token's workspace, c->project_id) is, for readers that
+ * serve it as it is (git smart HTTP). Any member role may ask; nothing is opened or locked.
+ * Writes the path into <path> (replacing what it held). ERR_INVALID naming the id that is not
+ * a slug (one path component, so no name reaches outside its workspace), ERR_NOTFOUND when
+ * the project has no repository, ERR_LIMIT when <path> is too small; the token's errors as
+ * for every call. */
+int pkg_repo_locate(struct pkg *p, const struct pkg_call *c, struct sbuf *path,
+                    struct err *err) APP_MUST_CHECK;
 
 #endif

@@ -1,9 +1,11 @@
 /* Durable file writes and the data directory's secret. */
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -142,5 +144,19 @@ static int read_secret(const char *path, unsigned char *key, size_t len, struct 
     close(fd);
     if (n != (ssize_t)len || st.st_size != (off_t)len)
         return err_set(err, ERR_INVALID, "%s: must hold exactly %zu bytes", path, len);
+    return 0;
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)ftw;
+    return (flag == FTW_DP ? rmdir(path) : unlink(path)) == 0 || errno == ENOENT ? 0 : -1;
+}
+
+int file_remove_tree(const char *path, struct err *err)
+{
+    if (nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0 && errno != ENOENT)
+        return err_set(err, err_from_errno(errno), "remove %s: %s", path, strerror(errno));
     return 0;
 }

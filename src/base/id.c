@@ -116,3 +116,17 @@ bool id_valid(struct slice s)
     }
     return s.ptr[14] == '7' && memchr("89ab", s.ptr[19], 4) != NULL; /* version, variant */
 }
+
+bool slug_valid(struct slice s)
+{
+    if (s.ptr == NULL || s.len == 0 || s.len > SLUG_MAX)
+        return false;
+    for (size_t i = 0; i < s.len; i++) {
+        char c = s.ptr[i];
+        bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+
+        if (!alnum && (c != '-' || i == 0 || i == s.len - 1))
+            return false;
+    }
+    return true;
+}

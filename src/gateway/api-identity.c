@@ -123,7 +123,7 @@ static int create_workspace(struct gql_rctx *rc, struct gw_caller *c, struct gw_
 
     if ((rc_ = gw_api_text(rc, in, "id", "input.id", GW_SLUG_MAX, false, &id, err)) < 0)
         return rc_;
-    if (!gw_slug_valid(id))
+    if (!slug_valid(id))
         return err_set(err, ERR_INVALID,
                        "input.id must match ^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$ (lower-case "
                        "letters, digits and inner dashes, at most 63)");

@@ -124,6 +124,10 @@ static int field_get(struct gql_rctx *rc, const struct gql_val *parent, struct g
         memcpy(&flag, at, sizeof(flag));
         *out = GQL_BOOL(flag);
         return 0;
+    case GW_F_INT:
+        memcpy(&ms, at, sizeof(ms));
+        *out = GQL_INT(ms);
+        return 0;
     case GW_F_TIME:
         memcpy(&ms, at, sizeof(ms));
         *out = GQL_NULL;
@@ -288,6 +292,8 @@ static int bind_all(struct gql_schema *s, struct err *err)
         {gw_api_members_binds, gw_api_members_nbinds},
         {gw_api_tokens_binds, gw_api_tokens_nbinds},
         {gw_api_audit_binds, gw_api_audit_nbinds},
+        {gw_api_projects_binds, gw_api_projects_nbinds},
+        {gw_api_builds_binds, gw_api_builds_nbinds},
     };
     int rc;
 

@@ -248,21 +248,6 @@ static int email_norm(const char *field, struct slice in, char out[GW_EMAIL_MAX 
     return 0;
 }
 
-bool gw_slug_valid(struct slice slug)
-{
-    size_t i;
-
-    if (slug.ptr == NULL || slug.len == 0 || slug.len > GW_SLUG_MAX)
-        return false;
-    for (i = 0; i < slug.len; i++) {
-        char c = slug.ptr[i];
-        bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-        if (!alnum && (c != '-' || i == 0 || i == slug.len - 1))
-            return false;
-    }
-    return true;
-}
-
 static int check_id(const char *field, struct slice id, struct err *err)
 {
     return gw_db_check_text(field, id, GW_ID_MAX, false, err);
@@ -448,7 +433,7 @@ int gw_db_workspace_create(struct store *s, struct slice id, struct slice name,
     struct arena *a;
     int rc;
 
-    if (!gw_slug_valid(id))
+    if (!slug_valid(id))
         return err_set(err, ERR_INVALID,
                        "id must match ^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$ (lower-case letters, "
                        "digits and inner dashes, at most 63)");

@@ -10,6 +10,7 @@
 #include "base/base.h"
 #include "gateway/gateway.h"
 #include "gateway/gw-int.h"
+#include "reg/reg.h"
 #include "store/store.h"
 
 static const struct log_ctx gw_log = {.svc = "gateway"};
@@ -262,6 +263,21 @@ static int caller_cache_setup(struct gw *g, struct err *err)
     return 0;
 }
 
+struct auth_keyring *gw_keyring(struct gw *g)
+{
+    return g->ring;
+}
+
+const char *gw_issuer(const struct gw *g)
+{
+    return g->issuer;
+}
+
+void gw_set_pkg(struct gw *g, struct pkg *p)
+{
+    g->pkg = p;
+}
+
 int gw_new(const struct gw_deps *d, struct gw **out, struct err *err)
 {
     struct gw *g;
@@ -275,6 +291,8 @@ int gw_new(const struct gw_deps *d, struct gw **out, struct err *err)
     g->store = d->store;
     g->workers = d->workers;
     g->flow = d->flow;
+    g->data_dir = d->data_dir ? xstrdup(d->data_dir) : NULL;
+    g->reg = d->reg;
     atomic_init(&g->flow_waiters, 0);
     g->issuer = xstrdup(d->issuer);
     g->key_max_age_ms = g->cfg.key_rotation_ms;
@@ -320,15 +338,61 @@ void gw_free(struct gw *g)
     auth_keyring_free(g->ring);
     free(g->login_limit);
     free(g->issuer);
+    free(g->data_dir);
     free(g);
+}
+
+/* The registry's login (reg_login_fn), on a worker: an API token or an access JWT, checked
+ * as an API request's is, and the workspaces of its user (every role may push). */
+static int reg_login(void *arg, struct arena *a, struct slice secret, struct reg_principal *out,
+                     struct err *err)
+{
+    struct gw_caller c = {.g = arg};
+    struct reg_member *m;
+    int rc = gw_authn_token(c.g, secret, &c.who, err);
+
+    if (rc == 0)
+        rc = gw_caller_load(&c, a, SLICE_NULL, err);
+    if (rc == ERR_FORBIDDEN) /* no personal workspace to pick: the list is what counts here */
+        rc = 0;
+    if (rc < 0)
+        return rc;
+    m = arena_alloc(a, (c.nworkspaces + 1) * sizeof(*m));
+    if (m == NULL)
+        return err_set(err, ERR_LIMIT, "too many workspaces for the request's memory");
+    for (size_t i = 0; i < c.nworkspaces; i++)
+        m[i] = (struct reg_member){c.workspaces[i].id, c.workspaces[i].role == GW_ROLE_USER ||
+                                                           c.workspaces[i].role == GW_ROLE_ADMIN};
+    *out = (struct reg_principal){c.user.id, m, c.nworkspaces};
+    return 0;
+}
+
+static int reg_routes(struct gw *g, struct http_router *r, struct err *err)
+{
+    if (g->reg == NULL)
+        return 0;
+    return reg_routes_add(g->reg, r,
+                          &(struct reg_auth){.ring = g->ring,
+                                             .issuer = g->issuer,
+                                             .login = reg_login,
+                                             .login_arg = g,
+                                             .workers = g->workers},
+                          err);
 }
 
 int gw_routes_add(struct gw *g, struct http_router *r, struct err *err)
 {
-    int rc = gw_auth_routes_add(g, r, err);
+    int rc = reg_routes(g, r, err);
+
+    if (rc == 0)
+        rc = gw_auth_routes_add(g, r, err);
 
     if (rc == 0)
         rc = gw_flow_routes_add(g, r, err);
+    if (rc == 0)
+        rc = gw_git_routes_add(g, r, err);
+    if (rc == 0)
+        rc = gw_eject_routes_add(g, r, err);
     return rc < 0 ? rc : gw_graphql_routes_add(g, r, err);
 }
 

@@ -93,8 +93,6 @@ struct gw_workspace {
     int64_t created_at;
     enum gw_role role; /* the user's role: gw_db_workspace_list_for_user() only */
 };
-/* true when <slug> matches ^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$ */
-bool gw_slug_valid(struct slice slug);
 /* A team workspace <id> (a slug) whose ADMIN is <creator>. ERR_CONFLICT when the id is taken,
  * ERR_NOTFOUND when the creator does not exist. */
 int gw_db_workspace_create(struct store *s, struct slice id, struct slice name,
@@ -367,6 +365,12 @@ struct gw {
      * answers 503), and how many log reads wait on the pool now (at most half the workers). */
     struct flow *flow;
     atomic_uint flow_waiters;
+    struct reg *reg; /* the built-in registry, borrowed (NULL: no /v2/ routes) */
+    /* The packager (gw_set_pkg()), borrowed; NULL: it does not run here, and what needs it
+     * (projects, /git, /api/eject) answers 503. */
+    struct pkg *pkg;
+    atomic_uint git_running; /* git http-backend runs on the pool now (http-git.c) */
+    char *data_dir;          /* owned; NULL when not given (tests): clones then use $TMPDIR */
 };
 
 /* One bucket packed in 64 bits: 40 bits of (time of the last take in ms + 1), 24 bits of tokens
@@ -428,6 +432,10 @@ struct auth_vcache *gw_vcache(struct gw *g);
 
 /* Adds /api/flows (http-flows.c): the workflows of g->flow, for platform operators. */
 int gw_flow_routes_add(struct gw *g, struct http_router *r, struct err *err) APP_MUST_CHECK;
+/* Adds GET /api/eject/{project} (http-eject.c): a project's tar.gz for any member. */
+int gw_eject_routes_add(struct gw *g, struct http_router *r, struct err *err) APP_MUST_CHECK;
+/* Adds /git (http-git.c): the packager's repositories over git smart HTTP, read-only. */
+int gw_git_routes_add(struct gw *g, struct http_router *r, struct err *err) APP_MUST_CHECK;
 /* Adds the /auth routes and /.well-known/jwks.json (http-auth.c). */
 int gw_auth_routes_add(struct gw *g, struct http_router *r, struct err *err) APP_MUST_CHECK;
 /* Appends an audit entry, logging (not failing) when the store refuses. Worker only. */
@@ -514,13 +522,9 @@ int gw_workspace_header(struct http_req *req, struct slice *out, struct err *err
  * graphql.c prepares documents (per-loop cache) and writes errors; graphql-http.c and
  * graphql-ws.c are the transports; events.c carries audit entries to subscriptions. */
 
-/* A file compiled into the binary by scripts/embed (the Makefile's $(B)/gen/schema.c). */
-struct gw_embedded {
-    const char *name;
-    const char *text; /* NUL-terminated */
-    size_t len;
-};
-extern const struct gw_embedded gw_schema_files[];
+/* The .graphql files of schema/, compiled in by scripts/embed (the Makefile's $(B)/gen/schema.c).
+ */
+extern const struct embedded_file gw_schema_files[];
 extern const size_t gw_schema_nfiles;
 
 /* Builds g->schema from gw_schema_files, binds every resolver and checks that no root field
@@ -537,6 +541,7 @@ enum gw_fkind {
     GW_F_FN,      /* <fn> */
     GW_F_STR,     /* const char * at <off>; NULL gives null */
     GW_F_BOOL,    /* bool at <off> */
+    GW_F_INT,     /* int64_t at <off>, as Int (the schema's Int must hold it) */
     GW_F_TIME,    /* int64_t Unix ms at <off>, as Time; 0 gives null */
     GW_F_ROLE,    /* enum gw_role at <off>, as WorkspaceRole */
     GW_F_OUTCOME, /* const char * "ok"/"denied"/"error" at <off>, as AuditOutcome */
@@ -558,6 +563,17 @@ extern const struct gw_field_bind gw_api_tokens_binds[];
 extern const size_t gw_api_tokens_nbinds;
 extern const struct gw_field_bind gw_api_audit_binds[];
 extern const size_t gw_api_audit_nbinds;
+extern const struct gw_field_bind gw_api_projects_binds[];
+extern const size_t gw_api_projects_nbinds;
+extern const struct gw_field_bind gw_api_builds_binds[];
+extern const size_t gw_api_builds_nbinds;
+
+/* A packager call as the caller (api-projects.c): an internal token naming the user, <ws> and
+ * <role> there, in <a>, for project <project_id> (may be NULL). ERR_UNAVAILABLE when the
+ * packager does not run in this process. */
+struct pkg_call;
+int gw_pkg_call(struct gw_caller *c, struct arena *a, const char *ws, enum gw_role role,
+                const char *project_id, struct pkg_call *out, struct err *err) APP_MUST_CHECK;
 
 /* What resolvers share (api.c). */
 struct gw_caller *gw_api_caller(struct gql_rctx *rc);

@@ -507,11 +507,15 @@ static void fill_directive(struct builder *b, const struct sdef *sd)
     dir->nargs = nargs;
 }
 
-static void pass_members(struct builder *b)
+/* Definitions first, then extensions in document order (as graphql-js builds a schema), so a
+ * type's fields come out the same whichever file extends it first. */
+static void pass_members_of(struct builder *b, bool extensions)
 {
     for (size_t i = 0; i < b->ndefs && b->rc == 0; i++) {
         const struct sdef *sd = &b->defs[i];
 
+        if (sd->d->extend != extensions)
+            continue;
         if (is_type_def(sd->d))
             fill_type(b, sd);
         else if (sd->d->kind == GQL_DEF_DIRECTIVE)
@@ -519,6 +523,12 @@ static void pass_members(struct builder *b)
         else if (sd->d->kind == GQL_DEF_SCHEMA)
             check_directives(b, sd, sd->d->directives, GQL_DL_SCHEMA);
     }
+}
+
+static void pass_members(struct builder *b)
+{
+    pass_members_of(b, false);
+    pass_members_of(b, true);
 }
 
 /* ---------------------------------------------------------------- pass 3: roots */

@@ -79,6 +79,17 @@ struct srv_req {
     struct http_ws_opts ws_opts;
     bool upgraded;
     struct srv_req *susp_prev, *susp_next; /* in loop->suspended while suspended */
+    /* A streamed body (http_req_stream): pieces of it go to <chunk_fn> on a worker */
+    bool stream;     /* the route streams its body */
+    bool flushing;   /* a piece is with a worker; the connection is suspended */
+    bool orphaned;   /* the request ended while a piece was with a worker */
+    bool ended;      /* end_fn ran */
+    bool stream_bad; /* a piece failed (or the body is too long): drop the rest */
+    uint64_t streamed;
+    http_chunk_fn *chunk_fn;
+    http_end_fn *end_fn;
+    void *stream_arg;
+    struct err stream_err;
 };
 
 /* A connection we accepted whose first request line is not complete yet. */
@@ -279,6 +290,15 @@ void http_respond_take(struct http_req *r, int status, const char *content_type,
                        size_t len)
 {
     struct MHD_Response *resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+
+    ASSERT(resp != NULL);
+    set_response(req_of(r), status, resp, content_type, len);
+}
+
+void http_respond_fd(struct http_req *r, int status, const char *content_type, int fd,
+                     uint64_t offset, uint64_t len)
+{
+    struct MHD_Response *resp = MHD_create_response_from_fd_at_offset64(len, fd, offset);
 
     ASSERT(resp != NULL);
     set_response(req_of(r), status, resp, content_type, len);
@@ -580,7 +600,8 @@ static bool admit(struct srv_req *req, const char *method, const char *version)
         http_respond_error(r, 413, "body_too_large", msg);
         return false;
     }
-    req->body = SBUF_INIT((size_t)req->max_body);
+    req->stream = ropts->stream_body;
+    req->body = SBUF_INIT(req->stream ? HTTP_STREAM_CHUNK : (size_t)req->max_body);
     return true;
 }
 
@@ -611,6 +632,147 @@ static void dispatch(struct srv_req *req)
     }
 }
 
+/* ------------------------------------------------------------ streamed bodies */
+
+void http_req_stream(struct http_req *r, http_chunk_fn *chunk, http_end_fn *end, void *arg)
+{
+    struct srv_req *req = req_of(r);
+
+    ASSERT(req->stream && req->chunk_fn == NULL);
+    req->chunk_fn = chunk;
+    req->end_fn = end;
+    req->stream_arg = arg;
+}
+
+uint64_t http_req_streamed(const struct http_req *r)
+{
+    return ((const struct srv_req *)r)->streamed;
+}
+
+/* One piece of a body on its way to a worker; it owns its bytes. */
+struct flush_job {
+    struct srv_req *req;
+    char *data;
+    size_t len;
+    int rc;
+    struct err err;
+};
+
+static void flush_work(void *arg)
+{
+    struct flush_job *j = arg;
+    struct srv_req *req = j->req;
+
+    j->rc = req->chunk_fn(req->stream_arg, (struct slice){j->data, j->len}, &j->err);
+}
+
+static void req_release(struct srv_req *req);
+
+static void flush_done(void *arg)
+{
+    struct flush_job *j = arg;
+    struct srv_req *req = j->req;
+
+    free(j->data);
+    req->flushing = false;
+    if (req->orphaned) { /* the request ended meanwhile: its memory waited for this piece */
+        req_release(req);
+        free(j);
+        return;
+    }
+    if (j->rc < 0) {
+        req->stream_bad = true;
+        req->stream_err = j->err;
+        req->stream_err.code = j->rc;
+    }
+    free(j);
+    if (req->suspended) { /* not answered meanwhile (a shutdown answers and resumes) */
+        req->suspended = false;
+        unlink_suspended(req);
+        MHD_resume_connection(req->mhd);
+        kick_mhd(req->loop);
+    }
+}
+
+/* Hands the buffered piece to a worker and suspends the connection until it is written. */
+static void flush_piece(struct srv_req *req)
+{
+    struct flush_job *j = xcalloc(1, sizeof(*j));
+
+    j->req = req;
+    j->data = sbuf_take(&req->body, &j->len);
+    req->flushing = true;
+    req->suspended = true;
+    link_suspended(req);
+    MHD_suspend_connection(req->mhd);
+    if (req->loop->srv->deps.workers == NULL) { /* tests without a pool */
+        flush_work(j);
+        flush_done(j);
+        return;
+    }
+    pool_run(req->loop->srv->deps.workers, flush_work, flush_done, j);
+}
+
+static void stream_fail(struct srv_req *req, int code, const char *msg)
+{
+    req->stream_bad = true;
+    err_set(&req->stream_err, code, "%s", msg);
+    sbuf_reset(&req->body);
+}
+
+/* The access handler of a streamed body: the route's handler once, then the pieces, then
+ * end_fn once the whole body has been written. */
+static enum MHD_Result stream_access(struct srv_req *req, const char *data, size_t *size)
+{
+    http_handler_fn *fn = req->fn;
+    size_t room, n;
+
+    if (fn != NULL) {
+        req->fn = NULL;
+        fn(req->fn_arg, &req->pub);
+        if (NEVER(!req->handled && req->end_fn == NULL))
+            http_respond_error(&req->pub, 500, "internal", "handler neither answered nor read");
+    }
+    if (req->handled && !req->ended) {
+        /* refused: read and drop the body, then answer (an answer queued mid-body makes
+         * MHD close the connection under a client that is still sending) */
+        if (*size == 0)
+            queue_response(req);
+        *size = 0;
+        return MHD_YES;
+    }
+    if (*size > 0) {
+        n = *size;
+        if (!req->stream_bad) {
+            room = HTTP_STREAM_CHUNK - req->body.len;
+            n = n < room ? n : room;
+            sbuf_put(&req->body, data, n);
+            req->streamed += n;
+            if ((int64_t)req->streamed > req->max_body)
+                stream_fail(req, ERR_LIMIT, "request body is over the route's limit");
+            else if (req->body.len == HTTP_STREAM_CHUNK)
+                flush_piece(req);
+        }
+        *size -= n;
+        return MHD_YES;
+    }
+    if (req->body.len > 0 && !req->stream_bad) {
+        flush_piece(req); /* the last piece; MHD calls again once it is written */
+        return MHD_YES;
+    }
+    if (!req->ended) {
+        req->ended = true;
+        req->end_fn(req->stream_arg, &req->pub, req->stream_bad ? &req->stream_err : NULL);
+        if (!req->handled) {
+            req->suspended = true;
+            link_suspended(req);
+            MHD_suspend_connection(req->mhd);
+        }
+    }
+    queue_response(req);
+    return MHD_YES;
+}
+
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char *url,
                                  const char *method, const char *version, const char *upload_data,
                                  size_t *upload_data_size, void **req_cls)
@@ -631,6 +793,8 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
             queue_response(req); /* refused before the body: answer now, then close */
         return MHD_YES;
     }
+    if (req->stream)
+        return stream_access(req, upload_data, upload_data_size);
     if (*upload_data_size > 0)
         return take_body(req, upload_data, upload_data_size);
     if (!req->handled && !req->suspended && req->fn) {
@@ -742,10 +906,25 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
     }
     if (req->resp && !req->resp_shared)
         MHD_destroy_response(req->resp);
+    req->resp = NULL;
+    *req_cls = NULL;
+    if (req->flushing) { /* a worker still writes a piece with the handler's state */
+        req->orphaned = true;
+        if (req->suspended) {
+            req->suspended = false;
+            unlink_suspended(req);
+        }
+        return;
+    }
+    req_release(req);
+}
+
+/* The end of a request's memory: after its response, and after any piece a worker had. */
+static void req_release(struct srv_req *req)
+{
     sbuf_release(&req->body);
     atomic_fetch_sub(&req->loop->srv->inflight, 1);
     put_arena(req->loop, req->pub.arena);
-    *req_cls = NULL;
 }
 
 /* ------------------------------------------------------------ connections */

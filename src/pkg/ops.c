@@ -27,11 +27,31 @@ struct pkg_ops {
 
 /* ---------------------------------------------------------------- set-up */
 
+/* The schema file <name> compiled in. */
+static int schema_embedded(const char *name, json_t **out, struct err *err)
+{
+    json_error_t je;
+
+    for (size_t i = 0; i < pkg_schema_nfiles; i++) {
+        const char *base = strrchr(pkg_schema_files[i].name, '/');
+
+        if (strcmp(base ? base + 1 : pkg_schema_files[i].name, name) != 0)
+            continue;
+        *out = json_loadb(pkg_schema_files[i].text, pkg_schema_files[i].len, 0, &je);
+        if (*out == NULL)
+            return err_set(err, ERR_INVALID, "%s: %s", pkg_schema_files[i].name, je.text);
+        return 0;
+    }
+    return err_set(err, ERR_INVALID, "schema/%s is not compiled in", name);
+}
+
 static int schema_load(const char *dir, const char *name, json_t **out, struct err *err)
 {
     char path[4096];
     json_error_t je;
 
+    if (dir == NULL)
+        return schema_embedded(name, out, err);
     if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >= sizeof(path))
         return err_set(err, ERR_INVALID, "schema_dir: path too long");
     *out = json_load_file(path, 0, &je);
@@ -470,8 +490,10 @@ static const char readme[] =
 static int init_files(struct txn *t, struct err *err)
 {
     const struct pkg_project *p = t->p;
-    json_t *meta = json_pack("{s:s, s:s, s:i}", "id", p->project_id, "displayName", p->display_name,
-                             "schemaVersion", 1);
+    /* name: the slug platform domains and resource names are built from, so that a rebuild of
+     * the index finds it in the repository (it is no longer derived from the id). */
+    json_t *meta = json_pack("{s:s, s:s*, s:s, s:i}", "id", p->project_id, "name", p->slug,
+                             "displayName", p->display_name, "schemaVersion", 1);
     struct sbuf b = SBUF_INIT(1 << 20);
     struct slice data;
 
@@ -1028,6 +1050,267 @@ int pkg_op_set_variables(struct pkg_ops *ops, const struct pkg_project *p,
     return rc;
 }
 
+/* ---------------------------------------------------------------- service settings */
+
+/* The keys of an environment's service that pkg_op_configure() sets. */
+static const char *const config_keys[] = {"replicas", "autoscaling", "resources",
+                                          "customStartCommand", "suspended"};
+
+static bool config_key_ok(const char *k)
+{
+    for (size_t i = 0; i < ARRAY_LEN(config_keys); i++)
+        if (strcmp(k, config_keys[i]) == 0)
+            return true;
+    return false;
+}
+
+static int config_args(const char *env, const char *service, const json_t *set, struct err *err)
+{
+    const char *k;
+    json_t *v;
+    int rc = name_check("env", env, err);
+
+    if (rc == 0)
+        rc = name_check("service", service, err);
+    if (rc == 0 && (!json_is_object(set) || json_object_size(set) == 0))
+        return err_set(err, ERR_INVALID, "settings: must be a non-empty object");
+    json_object_foreach((json_t *)set, k, v)
+    {
+        if (rc == 0 && !config_key_ok(k))
+            rc = err_set(err, ERR_INVALID,
+                         "settings.%.64s: unknown; one of replicas, autoscaling, resources, "
+                         "customStartCommand, suspended",
+                         k);
+    }
+    return rc;
+}
+
+/* "config(<env>): suspend api", "… resume api", else "… set replicas, resources for api". */
+static char *config_message(struct txn *t, const char *env, const char *service, const json_t *set)
+{
+    json_t *susp = json_object_get(set, "suspended");
+    struct sbuf keys = SBUF_INIT(256);
+    const char *k;
+    json_t *v;
+    char *msg;
+
+    if (json_object_size(set) == 1 && json_is_boolean(susp))
+        return txn_printf(t, "config(%s): %s %s", env, json_is_true(susp) ? "suspend" : "resume",
+                          service);
+    json_object_foreach((json_t *)set, k, v)
+    {
+        (void)v;
+        sbuf_printf(&keys, "%s%s", keys.len ? ", " : "", k);
+    }
+    msg = keys.err ? NULL : txn_printf(t, "config(%s): set %s for %s", env, keys.buf, service);
+    sbuf_release(&keys);
+    return msg;
+}
+
+/* services.<service>.<key> = <v>; null removes it (no change when it is not there). */
+static int config_set(struct txn *t, struct pkg_yaml *doc, const char *service, const char *key,
+                      const json_t *v, struct err *err)
+{
+    char *path = txn_printf(t, "services.%s.%s", service, key);
+    int rc;
+
+    if (path == NULL)
+        return oom(err);
+    if (!json_is_null(v))
+        return pkg_yaml_set_json(doc, path, v, err);
+    rc = pkg_yaml_delete(doc, path, err);
+    return rc == ERR_NOTFOUND ? 0 : rc;
+}
+
+static int config_edit(struct txn *t, const char *env, const char *service, const json_t *set,
+                       struct err *err)
+{
+    struct pkg_yaml *doc = NULL;
+    json_t *base = NULL, *v;
+    const char *k;
+    int rc = txn_base_json(t, &base, err);
+
+    if (rc == 0 && !base_has_service(base, service))
+        rc = err_set(err, ERR_NOTFOUND, "service %s not found", service);
+    if (rc == 0)
+        rc = txn_env_doc(t, env, &doc, err);
+    json_object_foreach((json_t *)set, k, v)
+    {
+        if (rc == 0)
+            rc = config_set(t, doc, service, k, v, err);
+    }
+    if (rc == 0)
+        rc = txn_env_write(t, env, doc, base, err);
+    pkg_yaml_free(doc);
+    json_decref(base);
+    return rc;
+}
+
+int pkg_op_configure(struct pkg_ops *ops, const struct pkg_project *p,
+                     const struct pkg_author *user, const char *env, const char *service,
+                     const json_t *set, struct pkg_op_res *res, struct err *err)
+{
+    struct txn t;
+    int rc = config_args(env, service, set, err);
+
+    if (rc < 0)
+        return rc;
+    rc = txn_begin(ops, p, false, &t, err);
+    if (rc == 0)
+        rc = config_edit(&t, env, service, set, err);
+    if (rc == 0)
+        rc = txn_commit(&t, user, config_message(&t, env, service, set), res, err);
+    txn_end(&t);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- locked runs, domains */
+
+int pkg_ops_locked(struct pkg_ops *ops, const struct pkg_project *p, pkg_ops_locked_fn *fn,
+                   void *arg, struct err *err)
+{
+    struct sbuf path = SBUF_INIT(4096);
+    pthread_mutex_t *mu;
+    int rc = pkg_repo_path(p->root, slice_from_cstr(p->workspace_id),
+                           slice_from_cstr(p->project_id), &path, err);
+
+    if (rc == 0) {
+        mu = proj_mutex(ops, path.buf);
+        pthread_mutex_lock(mu);
+        rc = fn(arg, path.buf, err);
+        pthread_mutex_unlock(mu);
+    }
+    sbuf_release(&path);
+    return rc;
+}
+
+/* Where <host> is in the sequence <path> of <doc> (SIZE_MAX: not there); *len its length. */
+static size_t domain_find(const struct pkg_yaml *doc, const char *path, const char *host,
+                          size_t *len)
+{
+    const struct pkg_yaml_node *n = NULL;
+    struct err ignored = {0};
+    size_t at = SIZE_MAX;
+
+    *len = 0;
+    if (!pkg_yaml_is_seq(doc, path) || pkg_yaml_get(doc, path, &n, &ignored) < 0)
+        return at;
+    *len = pkg_yaml_node_len(n);
+    for (size_t i = 0; i < *len; i++) {
+        struct slice s = pkg_yaml_node_scalar(pkg_yaml_node_at(n, i));
+
+        if (s.ptr != NULL && slice_eq_cstr(s, host))
+            at = i;
+    }
+    return at;
+}
+
+static int domain_edit(struct txn *t, const char *env, const char *service, const char *host,
+                       bool add, struct err *err)
+{
+    struct pkg_yaml *doc = NULL;
+    json_t *base = NULL, *v = NULL;
+    char *path = txn_printf(t, "services.%s.domains", service), *item;
+    size_t len = 0, at = SIZE_MAX;
+    int rc = path != NULL ? txn_base_json(t, &base, err) : oom(err);
+
+    if (rc == 0 && !base_has_service(base, service))
+        rc = err_set(err, ERR_NOTFOUND, "service %s not found", service);
+    if (rc == 0)
+        rc = txn_env_doc(t, env, &doc, err);
+    if (rc == 0)
+        at = domain_find(doc, path, host, &len);
+    if (rc == 0 && add && at != SIZE_MAX)
+        rc = err_set(err, ERR_CONFLICT, "domain %s is set on %s in %s already", host, service, env);
+    if (rc == 0 && !add && at == SIZE_MAX)
+        rc = err_set(err, ERR_NOTFOUND, "domain %s is not set on %s in %s", host, service, env);
+    item = txn_printf(t, "%s[%zu]", path, add ? len : at);
+    if (rc == 0 && item == NULL)
+        rc = oom(err);
+    if (rc == 0 && add) {
+        /* A first domain creates the list; later ones append to it. */
+        v = len > 0 ? json_string(host) : json_pack("[s]", host);
+        rc = pkg_yaml_set_json(doc, len > 0 ? item : path, v, err);
+    } else if (rc == 0) {
+        rc = pkg_yaml_delete(doc, item, err);
+    }
+    if (rc == 0)
+        rc = txn_env_write(t, env, doc, base, err);
+    json_decref(v);
+    json_decref(base);
+    pkg_yaml_free(doc);
+    return rc;
+}
+
+int pkg_op_domain(struct pkg_ops *ops, const struct pkg_project *p, const struct pkg_author *user,
+                  const char *env, const char *service, const char *host, bool add,
+                  struct pkg_op_res *res, struct err *err)
+{
+    struct txn t;
+    int rc = deploy_args(env, service, "", "", err);
+
+    if (rc < 0)
+        return rc;
+    rc = txn_begin(ops, p, false, &t, err);
+    if (rc == 0)
+        rc = domain_edit(&t, env, service, host, add, err);
+    if (rc == 0)
+        rc = txn_commit(&t, user,
+                        txn_printf(&t, "config(%s): %s domain %s for %s", env,
+                                   add ? "add" : "remove", host, service),
+                        res, err);
+    txn_end(&t);
+    return rc;
+}
+
+/* Sets services.<service>.platformDomain of <env> to <host>; 1 when it holds that already. */
+static int platform_edit(struct txn *t, const char *env, const char *service, const char *host,
+                         struct err *err)
+{
+    struct pkg_yaml *doc = NULL;
+    json_t *base = NULL;
+    struct slice have = {0};
+    struct err ignored = {0};
+    char *path = txn_printf(t, "services.%s.platformDomain", service);
+    int rc = path != NULL ? txn_base_json(t, &base, err) : oom(err);
+
+    if (rc == 0 && !base_has_service(base, service))
+        rc = err_set(err, ERR_NOTFOUND, "service %s not found", service);
+    if (rc == 0)
+        rc = txn_env_doc(t, env, &doc, err);
+    if (rc == 0 && pkg_yaml_get_str(doc, path, &have, &ignored) == 0 && slice_eq_cstr(have, host))
+        rc = 1;
+    if (rc == 0)
+        rc = pkg_yaml_set_str(doc, path, slice_from_cstr(host), err);
+    if (rc == 0)
+        rc = txn_env_write(t, env, doc, base, err);
+    json_decref(base);
+    pkg_yaml_free(doc);
+    return rc;
+}
+
+int pkg_op_platform_domain(struct pkg_ops *ops, const struct pkg_project *p,
+                           const struct pkg_author *user, const char *env, const char *service,
+                           const char *host, struct pkg_op_res *res, struct err *err)
+{
+    struct txn t;
+    int rc = deploy_args(env, service, "", "", err);
+
+    if (res != NULL)
+        res->commit[0] = '\0';
+    if (rc < 0)
+        return rc;
+    rc = txn_begin(ops, p, false, &t, err);
+    if (rc == 0)
+        rc = platform_edit(&t, env, service, host, err);
+    if (rc == 0)
+        rc = txn_commit(&t, user,
+                        txn_printf(&t, "config(%s): platform domain %s for %s", env, host, service),
+                        res, err);
+    txn_end(&t);
+    return rc == 1 ? 0 : rc;
+}
+
 /* ---------------------------------------------------------------- history */
 
 struct hist_entry {
@@ -1177,5 +1460,42 @@ int pkg_op_history(const struct pkg_project *p, const char *env, const char *ser
     free(w.v);
     sbuf_release(&rpath);
     arena_free(w.a);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- reading */
+
+struct env_names {
+    pkg_name_fn *fn;
+    void *arg;
+};
+
+static bool env_name(void *arg, const char *name, enum pkg_entry_kind kind)
+{
+    struct env_names *e = arg;
+
+    return kind != PKG_ENTRY_DIR || e->fn(e->arg, name);
+}
+
+int pkg_op_env_list(const struct pkg_project *p, pkg_name_fn *fn, void *arg, struct err *err)
+{
+    struct env_names e = {.fn = fn, .arg = arg};
+    struct sbuf rpath = SBUF_INIT(4096);
+    struct pkg_repo *r = NULL;
+    char head[PKG_OID_HEX + 1];
+    int rc = pkg_repo_path(p->root, slice_from_cstr(p->workspace_id),
+                           slice_from_cstr(p->project_id), &rpath, err);
+
+    if (rc == 0)
+        rc = pkg_repo_open(rpath.buf, &r, err);
+    if (rc == 0)
+        rc = pkg_repo_head(r, head, err); /* one commit for the whole listing */
+    if (rc == 0) {
+        rc = pkg_repo_list(r, head, "environments", env_name, &e, err);
+        if (rc == ERR_NOTFOUND) /* a project without environments */
+            rc = 0;
+    }
+    pkg_repo_close(r);
+    sbuf_release(&rpath);
     return rc;
 }

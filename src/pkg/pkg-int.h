@@ -37,16 +37,16 @@
 struct pkg_repo;
 
 /* <root>/<dir>/<workspace-id>/<project-id><ext>: where a project's files of one kind live
- * (repositories, keys). Both ids must be slipway ids, so no name can reach another
- * workspace's files; ERR_INVALID names the id and the rule. */
+ * (repositories, keys). Both ids must be slugs (slug_valid: one path component, no dots or
+ * slashes), so no name can reach another workspace's files; ERR_INVALID names the id and the
+ * rule. */
 int pkg_project_path(const char *root, const char *dir, struct slice workspace_id,
                      struct slice project_id, const char *ext, struct sbuf *out,
                      struct err *err) APP_MUST_CHECK;
 /* mkdir -p for the directories above <path> (not <path> itself), new ones 0700. */
 int pkg_mkdir_parents(const char *path, struct err *err) APP_MUST_CHECK;
 /* Writes "<root>/repos/<workspace_id>/<project_id>.git" into <out> (replacing what it held).
- * ERR_INVALID naming the id when either is not a slipway id (36-char lower-case UUIDv7 text);
- * ERR_LIMIT when <out> is too small. */
+ * ERR_INVALID naming the id when either is not a slug; ERR_LIMIT when <out> is too small. */
 int pkg_repo_path(const char *root, struct slice workspace_id, struct slice project_id,
                   struct sbuf *out, struct err *err) APP_MUST_CHECK;
 
@@ -148,6 +148,14 @@ int pkg_repo_log(struct pkg_repo *r, const char *path_prefix, size_t limit, pkg_
  * path (every few hundred commits: see the figures in the report); the old graph stays valid
  * for the commits it covers, so a stale one costs speed, never correctness. */
 int pkg_repo_graph_write(struct pkg_repo *r, struct err *err) APP_MUST_CHECK;
+
+/* Pushes main to <url> (https://, ssh://, file:// or a path; without credentials in it),
+ * forced: the remote becomes an exact copy. <user> (may be NULL) and <pass> answer an HTTP
+ * authentication request once. <oid> gets the commit pushed. ERR_CONFLICT when the remote
+ * refuses the update, the network and authentication errors of libgit2 otherwise. Reads only:
+ * no lock is needed against writers. */
+int pkg_repo_push(struct pkg_repo *r, const char *url, const char *user, const char *pass,
+                  char oid[PKG_OID_HEX + 1], struct err *err) APP_MUST_CHECK;
 
 /* ---------------------------------------------------------------- yaml.c */
 
@@ -411,6 +419,37 @@ void pkg_secret_mask(struct slice plain, struct sbuf *out);
 /* Zeroes all of <b>'s memory (its capacity, not only its length), then releases it. */
 void pkg_secret_wipe(struct sbuf *b);
 
+/* ---------------------------------------------------------------- eject.c */
+
+/*
+ * pkg eject: a project handed over whole, to run without slipway (docs/gitops.md, "Eject").
+ * The archive is a tar.gz whose every entry sits under <project-slug>/:
+ *   repository.bundle  git bundle (v2) of refs/heads/main with every object reachable from it:
+ *                      `git clone repository.bundle` gives the whole history, main checked out;
+ *   repository/        the tree at that commit as plain files;
+ *   argocd/<env>.yaml  an argoproj.io/v1alpha1 Application per environment, repoURL set to
+ *                      PKG_EJECT_REPO_PLACEHOLDER, path environments/<env>, automated sync;
+ *   build.sh           rebuilds every service that has a source (docker or buildah);
+ *   README.md          what is there and how to run it elsewhere.
+ * The same commit always gives the same bytes: entries sorted by path, every mtime the
+ * commit's time, uid/gid 0 without user names, gzip without a timestamp.
+ */
+
+/* The archive, and everything held in memory to make it, stays under PKG_EJECT_MAX bytes
+ * (include/pkg/pkg.h). */
+/* What the ArgoCD Applications name as their repository, for the user to replace. */
+#define PKG_EJECT_REPO_PLACEHOLDER "https://git.example.invalid/REPLACE-WITH-YOUR-REPOSITORY.git"
+
+struct pkg_project; /* ops.c, below */
+
+/* Appends the tar.gz of project <p> (root, ids, slugs; display_name titles the README) at
+ * refs/heads/main, read once, to <out>. Reads only: no lock, and writes may run meanwhile (the
+ * archive shows the commit main was at when the call began). ERR_NOTFOUND for an unknown
+ * project or one without a commit; ERR_INVALID for a bad id or slug; ERR_LIMIT when the
+ * archive would pass PKG_EJECT_MAX or <out>'s own max. On error <out> may hold part of an
+ * archive: release it. Blocks on disk and CPU (compression): a worker's call. Thread-safe. */
+int pkg_op_eject(const struct pkg_project *p, struct sbuf *out, struct err *err) APP_MUST_CHECK;
+
 /* ---------------------------------------------------------------- ops.c */
 
 /*
@@ -444,10 +483,13 @@ struct pkg_project {
 };
 
 struct pkg_ops_cfg {
-    /* Directory holding values-base.schema.json and values-env.schema.json (the source
-     * tree's schema/ for now; the service will embed them). */
+    /* Directory holding values-base.schema.json and values-env.schema.json; NULL: the ones
+     * compiled in (pkg_schema_files). */
     const char *schema_dir;
 };
+/* The .schema.json files of schema/, compiled in by scripts/embed (the Makefile's $(B)/gen/pkg-schema.c). */
+extern const struct embedded_file pkg_schema_files[];
+extern const size_t pkg_schema_nfiles;
 
 struct pkg_ops;
 
@@ -493,6 +535,10 @@ int pkg_op_remove_service(struct pkg_ops *ops, const struct pkg_project *p,
 int pkg_op_env_create(struct pkg_ops *ops, const struct pkg_project *p,
                       const struct pkg_author *user, const char *env, const char *from_env,
                       struct pkg_op_res *res, struct err *err) APP_MUST_CHECK;
+/* Calls <fn> with the name of every environment at main, in name order (reads only).
+ * ERR_NOTFOUND when the project has no repository or no commit. */
+int pkg_op_env_list(const struct pkg_project *p, pkg_name_fn *fn, void *arg,
+                    struct err *err) APP_MUST_CHECK;
 /* Removes environments/<env> whole; "env(delete): <env>". */
 int pkg_op_env_delete(struct pkg_ops *ops, const struct pkg_project *p,
                       const struct pkg_author *user, const char *env, struct pkg_op_res *res,
@@ -523,6 +569,15 @@ int pkg_op_set_variables(struct pkg_ops *ops, const struct pkg_project *p,
                          const json_t *vars, bool secret, struct arena *a, struct pkg_op_res *res,
                          struct err *err) APP_MUST_CHECK;
 
+/* Sets, in environment <env>, the keys of <service> named in <set> (an object): replicas,
+ * autoscaling {min, max, cpuPercent}, resources {tier, cpu, memory}, customStartCommand,
+ * suspended; a null value removes the key (back to the default). The schema checks the
+ * values. "config(<env>): suspend <service>" / "… resume …" for suspended alone, else
+ * "config(<env>): set replicas, resources for <service>". ERR_INVALID naming an unknown key. */
+int pkg_op_configure(struct pkg_ops *ops, const struct pkg_project *p,
+                     const struct pkg_author *user, const char *env, const char *service,
+                     const json_t *set, struct pkg_op_res *res, struct err *err) APP_MUST_CHECK;
+
 /* One deployment of a service in an environment. Strings valid during the callback only. */
 
 /* Calls <fn> for up to <limit> (0 = all) deployments of <service> in <env>, newest first: the
@@ -530,5 +585,136 @@ int pkg_op_set_variables(struct pkg_ops *ops, const struct pkg_project *p,
  * that service. ERR_NOTFOUND when the project or the environment does not exist. */
 int pkg_op_history(const struct pkg_project *p, const char *env, const char *service, size_t limit,
                    pkg_history_fn *fn, void *arg, struct err *err) APP_MUST_CHECK;
+
+/* ---------------------------------------------------------------- mirror.c */
+
+/*
+ * pkg mirror: an optional push mirror per project (docs/gitops.md). After every commit,
+ * pkg_mirror_kick() marks the project's mirror pending; one thread pushes main there, forced,
+ * retrying a failed push after base_ms, 2 × base_ms, … up to max_ms. The state lives in the
+ * packager's database (migration set "pkg_mirror"), so a push owed at a crash is made after
+ * the restart. Blocking calls (store, git): workers'. Thread-safe.
+ */
+struct pkg_mirror;
+struct pkg_mirror_opts {
+    int64_t base_ms, max_ms; /* 0: 1 s and 5 min */
+};
+/* Migrates <s> (borrowed). The pusher starts with pkg_mirror_start(). */
+int pkg_mirror_open(struct store *s, const char *root, const struct pkg_mirror_opts *o,
+                    struct pkg_mirror **out, struct err *err) APP_MUST_CHECK;
+void pkg_mirror_start(struct pkg_mirror *m);
+void pkg_mirror_free(struct pkg_mirror *m); /* stops the pusher; NULL is fine */
+/* Sets project <p>'s mirror to <url> (https://, http://, ssh:// or file:///; credentials in
+ * it are sealed under the project's key), pushed at once; NULL removes the mirror. ERR_INVALID
+ * naming "url" and the rule. */
+int pkg_mirror_set(struct pkg_mirror *m, const struct pkg_project *p, const char *url,
+                   struct err *err) APP_MUST_CHECK;
+/* A commit was made in <p> (NULL: just wake the pusher). Never fails: a store error is logged
+ * and the commit is pushed with the next one. */
+void pkg_mirror_kick(struct pkg_mirror *m, const struct pkg_project *p);
+int pkg_mirror_get(struct pkg_mirror *m, const char *ws, const char *pid,
+                   struct pkg_mirror_state *out, struct err *err) APP_MUST_CHECK;
+
+/* ---------------------------------------------------------------- index.c */
+
+/*
+ * pkg index: what the packager answers from its database (store_open_service(…, "packager",
+ * …)) instead of walking git: projects, deployments, the image each service runs, and the
+ * domains of the whole installation. The repositories stay the source of truth; every row is
+ * derived from them and pkg_index_sync() can always rebuild it. Every row is keyed by
+ * (workspace id, project id): a project id is unique only within its workspace.
+ *
+ * Sync is idempotent and safe without the project's lock: in one store transaction it reads
+ * the indexed head, walks the commits after it, and moves the head by compare-and-swap, so two
+ * syncs of one project write its rows once. It reads from git only what changed: the commits
+ * after the indexed head, and the values of the environments whose text differs from the one
+ * their rows were made from (a hash per file; every environment when base/values.yaml
+ * changed). It still runs under the project's lock after every write (pkg_ops_locked), so the
+ * rows follow the commits in order.
+ *
+ * A custom domain is claimed (a pending row, UNIQUE hostname) before the commit that writes
+ * it into the values file; a sync keeps pending rows and makes every other domain row of the
+ * project equal to what HEAD says. A service's platform domain is the values'
+ * services.<svc>.platformDomain when set (the row follows it), else the name claimed for it.
+ * Blocking (store, git): a worker's calls. Thread-safe.
+ */
+
+struct store;
+struct pkg_index;
+
+/* Runs the "packager" migrations on <s> (borrowed; it outlives the index). <root> is the data
+ * directory; <workload_domain> (may be NULL: no platform domains) the platform domains' parent. */
+int pkg_index_open(struct store *s, const char *root, const char *workload_domain,
+                   struct pkg_index **out, struct err *err) APP_MUST_CHECK;
+void pkg_index_free(struct pkg_index *ix); /* NULL is fine */
+
+/* Brings <p>'s rows up to its repository's HEAD (the name comes from slipway.yaml's name;
+ * without one from p->slug, which may be NULL, or the existing row). A repository without a commit is no project: nothing.
+ * ERR_NOTFOUND when there is no repository. */
+int pkg_index_sync(struct pkg_index *ix, const struct pkg_project *p,
+                   struct err *err) APP_MUST_CHECK;
+/* Start-up, before any call: syncs every <root>/repos/<workspace>/<project>.git (both slugs)
+ * whose indexed head differs or that has no row, forgets rows of repositories that are gone, drops claims left pending by a
+ * crash, and empties <root>/trash. */
+int pkg_index_rebuild(struct pkg_index *ix, struct err *err) APP_MUST_CHECK;
+
+/* pkg_history() from the rows: project <pid> of workspace <ws>. ERR_NOTFOUND for an unknown
+ * project (or one of another workspace) or environment. */
+int pkg_index_history(struct pkg_index *ix, const char *ws, const char *pid, const char *env,
+                      const char *service, size_t limit, pkg_history_fn *fn, void *arg,
+                      struct err *err) APP_MUST_CHECK;
+
+/* <pid> NULL: every project of <ws>, oldest first; else that one (ERR_NOTFOUND when it is not
+ * in <ws>). */
+int pkg_index_projects(struct pkg_index *ix, const char *ws, const char *pid, pkg_project_fn *fn,
+                       void *arg, struct err *err) APP_MUST_CHECK;
+/* Forgets every row of project <pid> of workspace <ws> (its domains too). */
+int pkg_index_forget(struct pkg_index *ix, const char *ws, const char *pid,
+                     struct err *err) APP_MUST_CHECK;
+
+/* Lower-cases <host> into <out> and checks it is a DNS name of at least two labels (a-z 0-9 -,
+ * labels of 1-63 bytes not starting or ending with '-', a last label of letters, at most 253
+ * bytes). ERR_INVALID saying which rule. */
+int pkg_domain_normalize(const char *host, char out[PKG_HOST_MAX + 1],
+                         struct err *err) APP_MUST_CHECK;
+/* Claims custom domain <host> for (<p>, <env>, <service>) as a pending row. ERR_CONFLICT naming
+ * the holder (the project, environment and service when it is of the same workspace). */
+int pkg_index_domain_claim(struct pkg_index *ix, const struct pkg_project *p, const char *env,
+                           const char *service, const char *host, struct err *err) APP_MUST_CHECK;
+/* Drops the pending claim of <host> by project p (a commit that failed). */
+void pkg_index_domain_release(struct pkg_index *ix, const struct pkg_project *p, const char *host);
+/* The platform domain of (<p>, <env>, <service>), claimed now when it has none:
+ * "<service>-<env>-<name>.<workload domain>", with -2, -3, … on the first label while another
+ * holds it. ERR_NOTFOUND for an unknown project or environment, ERR_INVALID when the name
+ * would pass 253 bytes or there is no workload domain. */
+int pkg_index_domain_platform(struct pkg_index *ix, const struct pkg_project *p, const char *env,
+                              const char *service, char out[PKG_HOST_MAX + 1],
+                              struct err *err) APP_MUST_CHECK;
+
+/* Removes project <p>: under its lock the repository is renamed into <root>/trash (durably)
+ * and removed, then its key file and its rows go. ERR_NOTFOUND when it has no repository. */
+int pkg_index_project_delete(struct pkg_index *ix, struct pkg_ops *ops, const struct pkg_project *p,
+                             struct err *err) APP_MUST_CHECK;
+
+/* Implemented in ops.c. Runs <fn> holding project <p>'s write lock (the one every op of it
+ * takes), with the repository's path; its result is returned. */
+typedef int pkg_ops_locked_fn(void *arg, const char *repo_path, struct err *err);
+int pkg_ops_locked(struct pkg_ops *ops, const struct pkg_project *p, pkg_ops_locked_fn *fn,
+                   void *arg, struct err *err) APP_MUST_CHECK;
+/* Implemented in ops.c. Adds custom domain <host> (normalized) to services.<service>.domains of
+ * <env>, or removes it; "config(<env>): add domain <host> for <service>" / "… remove …".
+ * ERR_CONFLICT when it is there already, ERR_NOTFOUND when it is not (remove). */
+int pkg_op_domain(struct pkg_ops *ops, const struct pkg_project *p, const struct pkg_author *user,
+                  const char *env, const char *service, const char *host, bool add,
+                  struct pkg_op_res *res, struct err *err) APP_MUST_CHECK;
+
+/* Implemented in ops.c. Writes platform domain <host> (the index's name for it) as
+ * services.<service>.platformDomain of <env> and re-renders it, so the HTTPRoute serves that
+ * name and a rebuild of the index gives it back; "config(<env>): platform domain <host> for
+ * <service>". 0 with res->commit "" when the values hold that name already. */
+int pkg_op_platform_domain(struct pkg_ops *ops, const struct pkg_project *p,
+                           const struct pkg_author *user, const char *env, const char *service,
+                           const char *host, struct pkg_op_res *res,
+                           struct err *err) APP_MUST_CHECK;
 
 #endif

@@ -330,7 +330,9 @@ static int service(struct render *r, const struct svc *s)
     return built(r, doc, file_name("service", s->name, file, sizeof(file)));
 }
 
-/* Every domain of the service: the platform one first, then the custom ones in their order. */
+/* Every domain of the service: the platform one first, then the custom ones in their order.
+ * The platform one is the values' platformDomain when set (the name the index gave, maybe
+ * suffixed -2, -3 …), else the computed default. */
 static int route(struct render *r, const struct svc *s)
 {
     char file[96], platform[300];
@@ -339,6 +341,8 @@ static int route(struct render *r, const struct svc *s)
 
     snprintf(platform, sizeof(platform), "%s-%s-%s.%s", s->name, r->c->env, r->c->project_slug,
              r->c->workload_domain);
+    if (json_is_string(json_object_get(s->e, "platformDomain")))
+        snprintf(platform, sizeof(platform), "%s", str_at(s->e, "platformDomain"));
     hosts = json_pack("[s]", platform);
     json_array_foreach(json_object_get(s->e, "domains"), i, d) json_array_append(hosts, d);
     doc = json_pack("{s:s, s:s, s:o, s:{s:[{s:s, s:s}], s:o, s:[{s:[{s:s, s:i}]}]}}", "apiVersion",
@@ -568,25 +572,15 @@ static int emit_all(struct render *r, struct pkg_file_out **files, size_t *nfile
 
 /* ------------------------------------------------------------------ entry */
 
-static bool dns_label(const char *s)
-{
-    size_t n = s ? strlen(s) : 0;
-
-    if (n == 0 || n > 63 || !islower((unsigned char)s[0]) || s[n - 1] == '-')
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!islower((unsigned char)s[i]) && !isdigit((unsigned char)s[i]) && s[i] != '-')
-            return false;
-    return true;
-}
-
 static int check_ctx(const struct pkg_render_ctx *c, struct err *err)
 {
-    if (!dns_label(c->project_slug))
+    /* RFC 1123 labels (a leading digit is fine): they make the namespace and the names of
+     * the ConfigMap and the Secret, never a Service's name (service names are RFC 1035). */
+    if (c->project_slug == NULL || !slug_valid(slice_from_cstr(c->project_slug)))
         return err_set(err, ERR_INVALID, "render: project slug is not a DNS label");
-    if (!dns_label(c->env))
+    if (c->env == NULL || !slug_valid(slice_from_cstr(c->env)))
         return err_set(err, ERR_INVALID, "render: environment name is not a DNS label");
-    if (!dns_label(c->workspace_slug))
+    if (c->workspace_slug == NULL || !slug_valid(slice_from_cstr(c->workspace_slug)))
         return err_set(err, ERR_INVALID, "render: workspace slug is not a DNS label");
     if (c->project_id == NULL || c->workload_domain == NULL || c->workload_domain[0] == '\0')
         return err_set(err, ERR_INVALID, "render: project id and workload domain are required");

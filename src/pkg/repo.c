@@ -172,12 +172,12 @@ int pkg_project_path(const char *root, const char *dir, struct slice workspace_i
 {
     if (root == NULL || root[0] == '\0')
         return err_set(err, ERR_INVALID, "root: the data directory is empty");
-    if (!id_valid(workspace_id))
+    if (!slug_valid(workspace_id))
         return err_set(err, ERR_INVALID,
-                       "workspace_id: must be a slipway id (lower-case UUIDv7, 36 characters)");
-    if (!id_valid(project_id))
+                       "workspace_id: must match ^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$");
+    if (!slug_valid(project_id))
         return err_set(err, ERR_INVALID,
-                       "project_id: must be a slipway id (lower-case UUIDv7, 36 characters)");
+                       "project_id: must match ^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$");
     sbuf_reset(out);
     sbuf_printf(out, "%s/%s/" SLICE_FMT "/" SLICE_FMT "%s", root, dir, SLICE_ARG(workspace_id),
                 SLICE_ARG(project_id), ext);
@@ -896,5 +896,68 @@ out:
     git_revwalk_free(walk);
     git_commit_graph_writer_free(w);
     sbuf_release(&dir);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- pushing (mirrors) */
+
+struct push_ctx {
+    const char *user, *pass;
+    bool cred_given;
+    char rejected[256]; /* the remote's reason for refusing main, "" when it took it */
+};
+
+/* Offers the user name and password once; asked again means they were refused. */
+static int push_credentials(git_credential **out, const char *url, const char *url_user,
+                            unsigned int allowed, void *payload)
+{
+    struct push_ctx *c = payload;
+
+    (void)url;
+    (void)url_user;
+    if (c->user == NULL || c->cred_given || !(allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT))
+        return GIT_PASSTHROUGH;
+    c->cred_given = true;
+    return git_credential_userpass_plaintext_new(out, c->user, c->pass ? c->pass : "");
+}
+
+static int push_update(const char *refname, const char *status, void *payload)
+{
+    struct push_ctx *c = payload;
+
+    if (status != NULL)
+        snprintf(c->rejected, sizeof(c->rejected), "%s: %s", refname, status);
+    return 0;
+}
+
+int pkg_repo_push(struct pkg_repo *r, const char *url, const char *user, const char *pass,
+                  char oid[PKG_OID_HEX + 1], struct err *err)
+{
+    static char spec[] = "+" MAIN_REF ":" MAIN_REF;
+    char *specs[] = {spec};
+    git_strarray refs = {specs, 1};
+    git_push_options opts = GIT_PUSH_OPTIONS_INIT;
+    git_remote_create_options copts = GIT_REMOTE_CREATE_OPTIONS_INIT;
+    struct push_ctx c = {.user = user, .pass = pass};
+    git_remote *remote = NULL;
+    int grc, rc = pkg_repo_head(r, oid, err); /* what main is as the push starts */
+
+    if (rc < 0)
+        return rc;
+    opts.callbacks.credentials = push_credentials;
+    opts.callbacks.push_update_reference = push_update;
+    opts.callbacks.payload = &c;
+    /* No url.*.insteadOf rewriting: the URL is pushed to as given (and libgit2 1.5 leaks the
+     * regular expressions of that lookup). */
+    copts.repository = r->git;
+    copts.flags = GIT_REMOTE_CREATE_SKIP_INSTEADOF | GIT_REMOTE_CREATE_SKIP_DEFAULT_FETCHSPEC;
+    grc = git_remote_create_with_opts(&remote, url, &copts);
+    if (grc == 0)
+        grc = git_remote_push(remote, &refs, &opts);
+    if (grc < 0)
+        rc = git_fail(err, grc, "push");
+    else if (c.rejected[0] != '\0')
+        rc = err_set(err, ERR_CONFLICT, "push refused: %s", c.rejected);
+    git_remote_free(remote);
     return rc;
 }

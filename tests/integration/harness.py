@@ -231,3 +231,61 @@ def free_port():
     p = s.getsockname()[1]
     s.close()
     return p
+
+
+# ---------------------------------------------------------------- users and GraphQL
+
+PASSWORD_RE = __import__("re").compile(
+    r"password \(shown only this once, keep it safe\): (\S+)")
+
+
+def admin_create(s, email=None, name=None):
+    """A user made with `slipway admin create` in <s>'s data directory: (email, password)."""
+    import uuid
+    email = email or f"u-{uuid.uuid4().hex[:12]}@example.test"
+    args = [BIN, "admin", "create", "--email", email, "--data-dir", os.path.join(s.dir, "data")]
+    if name:
+        args += ["--name", name]
+    p = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    m = PASSWORD_RE.search(p.stdout)
+    if p.returncode != 0 or not m:
+        raise Failure(f"admin create exited {p.returncode}: {p.stderr}")
+    return email, m.group(1)
+
+
+def login(s, email, password):
+    """The access token of a login that must succeed."""
+    status, _, body = s.request("POST", "/auth/login",
+                                body=json.dumps({"email": email, "password": password}),
+                                headers={"Content-Type": "application/json"})
+    if status != 200:
+        raise Failure(f"login {email}: {status} {body!r}")
+    return json.loads(body)["accessToken"]
+
+
+def gql_raw(s, query, variables=None, token=None, ws=None):
+    """A GraphQL request over HTTP: (status, parsed body)."""
+    h = {"Content-Type": "application/json"}
+    if token:
+        h["Authorization"] = f"Bearer {token}"
+    if ws:
+        h["X-Slipway-Workspace"] = ws
+    status, _, body = s.request("POST", "/graphql",
+                                body=json.dumps({"query": query, "variables": variables or {}}),
+                                headers=h)
+    return status, json.loads(body)
+
+
+def gql_data(s, query, variables=None, token=None, ws=None):
+    """A GraphQL request over HTTP that must succeed; returns its data."""
+    status, d = gql_raw(s, query, variables, token, ws)
+    if status != 200 or d.get("errors"):
+        raise Failure(f"graphql {query[:60]!r}: {status} {d}")
+    return d["data"]
+
+
+def new_user(s, name=None):
+    """A new user, logged in: (access token, user id, email)."""
+    email, password = admin_create(s, name=name)
+    token = login(s, email, password)
+    return token, gql_data(s, "{ me { id } }", token=token)["me"]["id"], email

@@ -9,35 +9,12 @@ import subprocess
 import urllib.parse
 import uuid
 
-from harness import BIN, Failure, Slipway, run, test
+from harness import BIN, PASSWORD_RE, Failure, Slipway, admin_create, login, run, test
 
 GQL_JSON = "application/graphql-response+json"
-PASSWORD_RE = re.compile(r"password \(shown only this once, keep it safe\): (\S+)")
 
 
 # ---------------------------------------------------------------- helpers
-
-def admin_create(s, email=None, name=None):
-    """A user made with the CLI in <s>'s data directory; returns (email, password)."""
-    email = email or f"u-{uuid.uuid4().hex[:12]}@example.test"
-    args = [BIN, "admin", "create", "--email", email, "--data-dir", os.path.join(s.dir, "data")]
-    if name:
-        args += ["--name", name]
-    p = subprocess.run(args, capture_output=True, text=True, timeout=120)
-    m = PASSWORD_RE.search(p.stdout)
-    if p.returncode != 0 or not m:
-        raise Failure(f"admin create exited {p.returncode}: {p.stderr}")
-    return email, m.group(1)
-
-
-def login(s, email, password):
-    status, _, body = s.request("POST", "/auth/login",
-                                body=json.dumps({"email": email, "password": password}),
-                                headers={"Content-Type": "application/json"})
-    if status != 200:
-        raise Failure(f"login {email}: {status} {body!r}")
-    return json.loads(body)["accessToken"]
-
 
 def user(s, name=None):
     """A new user, logged in: (token, id, email)."""

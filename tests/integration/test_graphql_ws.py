@@ -19,23 +19,12 @@ import uuid
 
 import websockets
 
-from harness import BIN, Failure, Slipway, run, test
+from harness import BIN, PASSWORD_RE, Failure, Slipway, gql_data, new_user, run, test
 
 PROTO = "graphql-transport-ws"
-PASSWORD_RE = re.compile(r"password \(shown only this once, keep it safe\): (\S+)")
 
 
 # ---------------------------------------------------------------- helpers
-
-def admin_create(s):
-    email = f"u-{uuid.uuid4().hex[:12]}@example.test"
-    p = subprocess.run([BIN, "admin", "create", "--email", email, "--data-dir",
-                        os.path.join(s.dir, "data")], capture_output=True, text=True, timeout=120)
-    m = PASSWORD_RE.search(p.stdout)
-    if p.returncode != 0 or not m:
-        raise Failure(f"admin create exited {p.returncode}: {p.stderr}")
-    return email, m.group(1)
-
 
 def post(s, path, obj, token=None, ws=None):
     h = {"Content-Type": "application/json"}
@@ -47,21 +36,11 @@ def post(s, path, obj, token=None, ws=None):
     return status, json.loads(body)
 
 
-def gql(s, query, variables=None, token=None, ws=None):
-    """A GraphQL request over HTTP that must succeed; returns data."""
-    status, body = post(s, "/graphql", {"query": query, "variables": variables or {}}, token, ws)
-    if status != 200 or "errors" in body:
-        raise Failure(f"{query}: {status} {body}")
-    return body["data"]
+gql = gql_data
 
 
 def user(s):
-    email, password = admin_create(s)
-    status, body = post(s, "/auth/login", {"email": email, "password": password})
-    if status != 200:
-        raise Failure(f"login: {body}")
-    token = body["accessToken"]
-    return token, gql(s, "{ me { id } }", token=token)["me"]["id"], email
+    return new_user(s)
 
 
 def team(s):

@@ -149,7 +149,7 @@ TEST(ops_init_writes_the_layout_once)
     CHECK_INT_EQ(strlen(res.commit), PKG_OID_HEX);
     check_head_message(&p, "init: Shop|alice@example.com");
     s = head_file(&p, "slipway.yaml");
-    CHECK_STR_EQ(s, "id: " PROJ "\ndisplayName: Shop\nschemaVersion: 1\n");
+    CHECK_STR_EQ(s, "id: " PROJ "\nname: shop\ndisplayName: Shop\nschemaVersion: 1\n");
     free(s);
     s = head_file(&p, "base/values.yaml");
     CHECK_STR_EQ(s, "schemaVersion: 1\nservices: {}\n");
@@ -615,5 +615,100 @@ TEST(ops_50_concurrent_deploys_make_50_commits)
     OK(pkg_op_history(&p, "development", "api", 0, hist_add, &h, &err));
     CHECK_INT_EQ(h.n, 8); /* hist_add keeps 8 */
     CHECK_CONTAINS(h.line[0], " *");
+    pkg_ops_free(ops);
+}
+
+TEST(ops_configure_scaling_resources_start_and_suspend)
+{
+    struct pkg_project p;
+    struct pkg_ops *ops = shop_new(&p);
+    struct err err = {0};
+    json_t *set;
+    char *values, *deploy;
+    size_t n;
+
+    set =
+        json_pack("{s:i, s:{s:i, s:i, s:i}, s:{s:s, s:s, s:s}, s:s}", "replicas", 3, "autoscaling",
+                  "min", 2, "max", 6, "cpuPercent", 70, "resources", "tier", "custom", "cpu",
+                  "500m", "memory", "256Mi", "customStartCommand", "node server.js --port $PORT");
+    OK(pkg_op_configure(ops, &p, &bob, "development", "api", set, NULL, &err));
+    json_decref(set);
+    check_head_message(&p, "config(development): set replicas, autoscaling, resources, "
+                           "customStartCommand for api|bob@example.org");
+    values = head_file(&p, "environments/development/values.yaml");
+    CHECK_CONTAINS(values, "replicas: 3");
+    CHECK_CONTAINS(values, "cpuPercent: 70");
+    CHECK_CONTAINS(values, "memory: 256Mi");
+    CHECK_CONTAINS(values, "node server.js --port $PORT");
+    free(values);
+    deploy = head_file(&p, "environments/development/manifests/hpa-api.yaml");
+    CHECK(deploy != NULL); /* autoscaling renders a HorizontalPodAutoscaler */
+    free(deploy);
+
+    set = json_pack("{s:b}", "suspended", 1);
+    OK(pkg_op_configure(ops, &p, &bob, "development", "api", set, NULL, &err));
+    json_decref(set);
+    check_head_message(&p, "config(development): suspend api|bob@example.org");
+    set = json_pack("{s:b}", "suspended", 0);
+    OK(pkg_op_configure(ops, &p, &bob, "development", "api", set, NULL, &err));
+    json_decref(set);
+    check_head_message(&p, "config(development): resume api|bob@example.org");
+
+    /* null removes a key, also one that is not there */
+    set = json_pack("{s:n, s:n}", "autoscaling", "suspended");
+    OK(pkg_op_configure(ops, &p, &bob, "development", "api", set, NULL, &err));
+    json_decref(set);
+    values = head_file(&p, "environments/development/values.yaml");
+    CHECK(strstr(values, "autoscaling") == NULL);
+    CHECK_CONTAINS(values, "replicas: 3");
+    free(values);
+
+    /* refused with the key, nothing committed */
+    n = commit_count(&p);
+    set = json_pack("{s:i}", "replicas", 1000);
+    CHECK_INT_EQ(pkg_op_configure(ops, &p, &bob, "development", "api", set, NULL, &err),
+                 ERR_INVALID);
+    CHECK_CONTAINS(err.msg, "services.api.replicas");
+    json_decref(set);
+    set = json_pack("{s:i}", "image", 1);
+    CHECK_INT_EQ(pkg_op_configure(ops, &p, &bob, "development", "api", set, NULL, &err),
+                 ERR_INVALID);
+    CHECK_CONTAINS(err.msg, "settings.image");
+    json_decref(set);
+    set = json_pack("{s:i}", "replicas", 2);
+    CHECK_INT_EQ(pkg_op_configure(ops, &p, &bob, "development", "worker", set, NULL, &err),
+                 ERR_NOTFOUND);
+    CHECK_INT_EQ(pkg_op_configure(ops, &p, &bob, "qa", "api", set, NULL, &err), ERR_NOTFOUND);
+    json_decref(set);
+    CHECK_INT_EQ(commit_count(&p), n);
+    pkg_ops_free(ops);
+}
+
+static bool name_collect(void *arg, const char *name)
+{
+    struct sbuf *b = arg;
+
+    sbuf_printf(b, "%s;", name);
+    return true;
+}
+
+TEST(ops_env_list_and_the_compiled_in_schemas)
+{
+    struct pkg_project p = project();
+    struct pkg_ops *ops = NULL;
+    struct sbuf names = SBUF_INIT(1024);
+    struct err err = {0};
+
+    OK(pkg_ops_new(&(struct pkg_ops_cfg){NULL}, &ops, &err)); /* schemas compiled in */
+    OK(pkg_op_init(ops, &p, &alice, NULL, &err));
+    OK(pkg_op_env_list(&p, name_collect, &names, &err));
+    CHECK_STR_EQ(names.len ? names.buf : "", "");
+    OK(pkg_op_env_create(ops, &p, &alice, "staging", NULL, NULL, &err));
+    OK(pkg_op_env_create(ops, &p, &alice, "development", NULL, NULL, &err));
+    OK(pkg_op_env_list(&p, name_collect, &names, &err));
+    CHECK_STR_EQ(names.buf, "development;staging;");
+    p.project_id = "no-such-project";
+    CHECK_INT_EQ(pkg_op_env_list(&p, name_collect, &names, &err), ERR_NOTFOUND);
+    sbuf_release(&names);
     pkg_ops_free(ops);
 }

@@ -87,14 +87,19 @@ TEST(repo_path_takes_only_slipway_ids)
         "01890a5d-ac96-774b-bcce-b302099a80/.",
         "01890a5d-ac96-774b-bcce-b302099a805/",
         "01890A5D-AC96-774B-BCCE-B302099A8057", /* upper case */
-        "01890a5d-ac96-774b-bcce-b302099a8057x",
-        "01890a5d-ac96-474b-bcce-b302099a8057", /* a v4 uuid */
         "01890a5d.ac96.774b.bcce.b302099a8057",
-        "my-project",
+        "-project",
+        "project-",
+        "a/b",
+        "a b",
+        ".git",
+        "x1234567890123456789012345678901234567890123456789012345678901234", /* 64 */
     };
 
     OK(pkg_repo_path("/data", SLICE(WS), SLICE(PROJ), &out, &err));
     CHECK_STR_EQ(out.buf, "/data/repos/" WS "/" PROJ ".git");
+    OK(pkg_repo_path("/data", SLICE("acme"), SLICE("my-project"), &out, &err)); /* slugs */
+    CHECK_STR_EQ(out.buf, "/data/repos/acme/my-project.git");
     for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
         CHECK_INT_EQ(pkg_repo_path("/data", SLICE(WS), slice_from_cstr(bad[i]), &out, &err),
                      ERR_INVALID);

@@ -5,6 +5,10 @@
 #include <stdio.h>
 
 #include "../test.h"
+
+#include <string.h>
+
+#include "../dbtest.h"
 #include "base/base.h"
 #include "pkg/pkg-int.h"
 
@@ -151,4 +155,86 @@ TEST(pkg_service_takes_workspace_and_author_from_the_token)
     json_decref(svc);
     sbuf_release(&t);
     env_down(&e);
+}
+
+static bool env_name_add(void *arg, const char *name)
+{
+    sbuf_printf(arg, "%s;", name);
+    return true;
+}
+
+static bool project_name_add(void *arg, const struct pkg_project_info *pi)
+{
+    sbuf_printf(arg, "%s=%s;", pi->id, pi->name);
+    return true;
+}
+
+/* Every public call on a packager with its database, naming the project by id only (the index
+ * gives its name), as the gateway calls it. */
+TEST(pkg_service_calls_by_project_id_through_the_index)
+{
+    struct auth_key *k = NULL;
+    struct auth_keyring *ring = auth_keyring_new();
+    struct sbuf t = SBUF_INIT(8192), names = SBUF_INIT(4096), archive = SBUF_INIT(PKG_EJECT_MAX);
+    struct arena *a = arena_new(NULL);
+    struct pkg_mirror_state st;
+    const char *const *removed = NULL;
+    struct pkg *p = NULL;
+    struct store *s;
+    struct err err = {0};
+    size_t nremoved = 9;
+    char url[4096], commit[41];
+    json_t *svc = json_pack("{s:s, s:i}", "image", "registry.example.com/acme/api", "port", 8080);
+    json_t *vars = json_pack("{s:s}", "TOKEN", "hunter2-secret");
+    json_t *set = json_pack("{s:i}", "replicas", 2);
+    struct pkg_call c;
+
+    OK(auth_key_generate(&k, &err));
+    OK(auth_keyring_add(ring, k, &err));
+    dbtest_url(STORE_SQLITE, "svc", url, sizeof(url));
+    s = dbtest_open(url, "packager", 4, 5000);
+    OK(pkg_new(&(struct pkg_deps){.data_dir = test_tmpdir(),
+                                  .keys = ring,
+                                  .issuer = ISS,
+                                  .workload_domain = "apps.example.com",
+                                  .store = s},
+               &p, &err));
+    token(&(struct env){.ring = ring}, "acme", "USER", 0, &t);
+    c = (struct pkg_call){.token = sbuf_slice(&t),
+                          .workspace_slug = "acme",
+                          .project_id = "shop",
+                          .project_slug = "shop",
+                          .display_name = "Shop"};
+    OK(pkg_project_init(p, &c, commit, &err));
+    c.project_slug = c.display_name = NULL; /* from now on by id only */
+    OK(pkg_env_create(p, &c, "development", NULL, NULL, &err));
+    OK(pkg_service_add(p, &c, "api", svc, NULL, &err));
+    OK(pkg_set_variables(p, &c, "development", "api", vars, true, a, commit, &removed, &nremoved,
+                         &err));
+    CHECK_UINT_EQ(nremoved, 0);
+    OK(pkg_configure(p, &c, "development", "api", set, NULL, &err));
+    OK(pkg_env_list(p, &c, env_name_add, &names, &err));
+    CHECK_STR_EQ(names.buf, "development;");
+    sbuf_reset(&names);
+    OK(pkg_project_list(p, &c, project_name_add, &names, &err));
+    CHECK_STR_EQ(names.buf, "shop=shop;");
+    OK(pkg_eject(p, &c, &archive, &err));
+    CHECK(archive.len > 100 && memmem(archive.buf, archive.len, "hunter2", 7) == NULL);
+    OK(pkg_mirror_status(p, &c, &st, &err));
+    CHECK(!st.configured);
+    CHECK_INT_EQ(pkg_mirror_configure(p, &c, "gopher://x", &err), ERR_INVALID);
+    OK(pkg_service_remove(p, &c, "api", NULL, &err));
+    OK(pkg_project_delete(p, &c, &err));
+    CHECK_INT_EQ(pkg_env_create(p, &c, "staging", NULL, NULL, &err), ERR_NOTFOUND);
+    CHECK_INT_EQ(pkg_eject(p, &c, &archive, &err), ERR_NOTFOUND);
+    json_decref(svc);
+    json_decref(vars);
+    json_decref(set);
+    pkg_free(p);
+    store_close(s);
+    auth_keyring_free(ring);
+    arena_free(a);
+    sbuf_release(&t);
+    sbuf_release(&names);
+    sbuf_release(&archive);
 }

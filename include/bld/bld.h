@@ -1,0 +1,172 @@
+/*
+ * bld: the builder service (issue 7, docs/builds.md). This part of its interface fetches exactly
+ * the commit a user asked for and says what it holds: which apps, in which language, started
+ * how. Building images comes later behind the same header, as the call table of STYLE.md §9
+ * (struct bld_ops and struct bld_client); the detected services below are plain data so that
+ * the same results can travel over the network unchanged.
+ *
+ * Both calls block on the network and the disk: run them on a worker (pool_run), never on a
+ * loop. They share no state, so any number may run at once on different directories.
+ */
+#ifndef SLIPWAY_BLD_H
+#define SLIPWAY_BLD_H
+
+#include "base/base.h"
+
+#define BLD_OID_HEX 40
+
+/* Clones <url> into <dest_dir> and checks out exactly <ref>: a branch, a tag, a full or
+ * abbreviated (at least 4 hex digits) commit id, or a full ref name ("refs/heads/x",
+ * "refs/tags/v1"). A name is tried as a branch, then as a tag, then as a commit id; the
+ * default branch is never taken instead. <ref> NULL asks for the default branch (what the
+ * remote's HEAD names). <url> is https://, http://, ssh://, user@host:path,
+ * file:// or a local path; https credentials may be given in the URL, ssh ones come from the
+ * ssh agent. <dest_dir> must not exist or be empty; it gets the files and a .git directory,
+ * with HEAD detached at the commit. Its 40 hex digits and a NUL go to <commit>.
+ * Errors: ERR_INVALID (bad URL or ref, <dest_dir> not empty), ERR_NOTFOUND naming <ref> when
+ * the repository has no such branch, tag or commit, ERR_UNAVAILABLE naming <url> when it
+ * cannot be fetched, ERR_LIMIT past 2 GiB received. Messages show <url> with any password
+ * replaced by "***". On failure <dest_dir> may hold a partial checkout: the caller removes it. */
+int bld_clone(const char *url, const char *ref, const char *dest_dir, char commit[BLD_OID_HEX + 1],
+              struct err *err) APP_MUST_CHECK;
+
+/* One app found in a checkout. Every string is NUL-terminated, never NULL ("" when unknown),
+ * and lives in the arena given to bld_detect(). */
+struct bld_service {
+    const char *name;            /* a DNS label: the package's or the directory's name */
+    const char *context_path;    /* the app's directory relative to the checkout, "." for the top */
+    const char *provider;        /* node, python, go, static, procfile, dockerfile */
+    const char *language;        /* node, python, go, html, or "" (a Dockerfile of unknown kind) */
+    const char *framework;       /* next, nuxt, remix, astro, vite, express, django, flask, … */
+    const char *package_manager; /* npm, yarn, pnpm, pip, poetry, pipenv, go, or "" */
+    const char *runtime_version; /* as written by the app ("20", ">=18", "3.12", "1.22"), or "" */
+    const char *install_cmd;     /* shell commands run in context_path; "" when none */
+    const char *build_cmd;
+    const char *start_cmd;  /* "" for a Dockerfile without a slipway.json override (its CMD) */
+    const char *static_dir; /* static sites and SPAs: the directory served, else "" */
+    bool spa;               /* serve index.html for paths that match no file */
+    int port;               /* the port the app is expected to listen on ($PORT is set to it) */
+};
+
+/* Looks through the checkout at <dir> and describes each app in it, in a stable order (the
+ * top directory first, then by path). An app is the top directory when it holds any marker
+ * file the rules know (package.json, requirements.txt, go.mod, index.html, Dockerfile, …);
+ * otherwise subdirectories are searched (at most 3 levels deep) and each directory holding a
+ * marker is an app, as is each package of an npm/yarn/pnpm workspace that can run. A
+ * slipway.json in an app's directory overrides what was detected.
+ * Symbolic links are never followed (one named like a marker counts as absent), the walk stops
+ * after 20,000 directory entries (ERR_LIMIT), and a marker file over 1 MiB is refused
+ * (ERR_LIMIT naming it) without being read; other files are never opened.
+ * On success *out is an array of *count services in <a> (count > 0). ERR_NOTFOUND when nothing
+ * is recognised, its message listing what was looked for; ERR_INVALID naming the file and the
+ * key for a malformed marker or slipway.json; ERR_LIMIT when <a>'s budget is spent. */
+int bld_detect(const char *dir, struct arena *a, struct bld_service **out, size_t *count,
+               struct err *err) APP_MUST_CHECK;
+
+/* ---------------------------------------------------------------- sandbox */
+
+/*
+ * Install and build steps run in a runc container (docs/builds.md, "The build sandbox"): the
+ * build image read-only as /, the caller's directories bound in, a tmpfs /tmp, a non-root user
+ * without capabilities, its own PID, IPC, UTS, mount and network namespaces and its own cgroup
+ * with the limits below. Needs root and the runc binary; OUTBOUND also needs slirp4netns, ip
+ * and nsenter. Blocks until the command ends: call it on a worker, never on a loop. Any number
+ * may run at once.
+ */
+#define BLD_SANDBOX_UID 10001 /* the build user when the spec gives none */
+
+enum bld_net {
+    BLD_NET_NONE,     /* only a loopback interface */
+    BLD_NET_OUTBOUND, /* the internet through slirp4netns; the host itself stays unreachable */
+};
+
+/* A host directory bound into the container. */
+struct bld_mount {
+    const char *host_path; /* absolute, must exist */
+    const char *path;      /* absolute path inside the container ("/workspace") */
+    bool writable;
+    bool own; /* before the run, give the whole tree to the build user (lchown, no symlinks
+               * followed): for a fresh checkout the build must write into */
+};
+
+struct bld_sandbox_spec {
+    const char *rootfs;       /* the build image: a host directory mounted read-only as / */
+    const char *const *argv;  /* NULL-terminated; argv[0] is looked up in the image's PATH */
+    const char *const *env;   /* NULL-terminated "K=V"; NULL gives PATH and HOME only */
+    const char *cwd;          /* inside the container; NULL gives "/workspace" */
+    const struct bld_mount *mounts;
+    size_t n_mounts;
+    unsigned uid, gid;        /* 0 gives BLD_SANDBOX_UID; root is refused */
+    enum bld_net network;
+    uint64_t memory_bytes;    /* RAM and swap together; 0 is no limit */
+    uint64_t cpu_quota_us;    /* CPU time per period (200000 of 100000: two cores); 0 none */
+    uint64_t cpu_period_us;   /* 0 gives 100000 */
+    uint32_t pids_max;        /* processes and threads at once; 0 is no limit */
+    uint64_t wall_ms;         /* killed past this; 0 is no limit */
+    const char *state_dir;    /* where the bundle directory goes (removed after); NULL: /run/slipway */
+};
+
+struct bld_sandbox_result {
+    int exit_code;         /* the command's status; 128+N when signal N ended it */
+    bool timed_out;        /* killed at wall_ms */
+    bool oom_killed;       /* the kernel killed a process at memory_bytes */
+    bool pids_limited;     /* a fork failed at pids_max */
+    bool cancelled;        /* killed because *cancel became true */
+    uint64_t peak_memory;  /* the cgroup's highest memory use in bytes, 0 when unknown */
+    uint64_t duration_ms;  /* from starting runc to its end */
+};
+
+enum bld_stream { BLD_STDOUT = 1, BLD_STDERR = 2 };
+
+/* Gets each line of the command's output without its '\n', tagged with the stream it came
+ * from; a line longer than 16 KiB arrives in 16 KiB pieces. Lines of one stream arrive in
+ * order; between the two streams the order is as runc copied them (close, not exact). Runs on
+ * the calling thread. */
+typedef void bld_line_fn(void *arg, enum bld_stream stream, struct slice line);
+
+/* Runs <s>->argv in the sandbox, feeding its output to <on_line> (may be NULL) as it comes.
+ * <cancel> (may be NULL) is polled every 50 ms from the calling thread; another thread sets it
+ * to stop the build: the container is killed at once. On return no container, bundle or
+ * cgroup is left, whatever happened. <res> is filled whenever the command was started.
+ * Returns 0 when the command ended by itself, whatever its exit code (see <res>); ERR_LIMIT
+ * "build needed more than N MiB" when it failed after an OOM kill, ERR_LIMIT "build started too
+ * many processes (limit N)" when it failed after hitting pids_max, ERR_TIMEOUT past wall_ms,
+ * ERR_CANCELLED when cancelled; ERR_INVALID for a bad spec, ERR_FORBIDDEN when not root,
+ * ERR_UNAVAILABLE when runc (or slirp4netns) cannot start, ERR_IO/ERR_INTERNAL otherwise. */
+int bld_sandbox_run(const struct bld_sandbox_spec *s, bld_line_fn *on_line, void *arg,
+                    const _Atomic bool *cancel, struct bld_sandbox_result *res,
+                    struct err *err) APP_MUST_CHECK;
+
+/* ---------------------------------------------------------------- base images */
+
+/*
+ * Root filesystems for runtime and build images, assembled from Debian packages with apt and
+ * no container registry (docs/builds.md, "Base images"). Needs root (the files are owned by
+ * root and by the app user), apt-get with the host's package lists, ldconfig, and the network
+ * to Debian's archive on a cold build. Blocks for seconds to minutes: call it on a worker.
+ */
+#define BLD_BASE_KEY_HEX 64
+#define BLD_BASE_APP_UID 10001 /* the non-root user ("app", home /home/app) every image has */
+
+struct bld_base_spec {
+    const char *runtime;      /* "node", "python", "go" or "static" */
+    bool build;               /* a build image: the runtime plus its toolchain (npm, pip, go) */
+    const char *const *extra; /* more Debian package names, NULL-terminated; NULL for none */
+};
+
+/* Makes sure the root filesystem for <s> exists under <cache_dir> (created if missing) and
+ * returns its directory in *path (the caller frees it) and its key: the SHA-256, in hex, of the
+ * sorted "package=version" lines of the package closure. A rootfs with that key that already
+ * exists is returned as it is; otherwise the .debs are downloaded into <cache_dir>/debs (kept
+ * and reused), unpacked and finished in a temporary directory, and renamed to
+ * <cache_dir>/rootfs/<key> when complete. The rootfs must be treated as read-only: it is shared
+ * by every later call with the same key. Any number of calls may run at once; two building the
+ * same key both work and one result is kept.
+ * Errors: ERR_INVALID (unknown runtime, bad package name, empty cache_dir), ERR_UNAVAILABLE with
+ * apt's message when a package cannot be resolved or downloaded (after one apt-get update),
+ * ERR_IO for the disk. On failure nothing is left under rootfs/ but a ".tmp-" directory of a
+ * crashed builder, which a later build of that key removes. */
+int bld_base_rootfs(const struct bld_base_spec *s, const char *cache_dir, char **path,
+                    char key[BLD_BASE_KEY_HEX + 1], struct err *err) APP_MUST_CHECK;
+
+#endif

@@ -1,0 +1,114 @@
+/* bld: the builder's internals, shared by its files, its tests and its fuzz harnesses. */
+#ifndef SLIPWAY_BLD_INT_H
+#define SLIPWAY_BLD_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "base/base.h"
+#include "bld/bld.h"
+
+/* Files the detector reads are at most this big; a larger marker is refused unread. */
+#define BLD_READ_MAX (1u << 20)
+
+/*
+ * Small parsers for the files that describe an app. Each takes the file's bytes (any bytes:
+ * they are fuzzed), never reads past them, allocates nothing, and returns 0 or ERR_INVALID
+ * with a message "line N: …" (the caller prefixes the file name). Slices they return point
+ * into <text>.
+ */
+
+/* Called for each name a parser finds (a dependency, a process type). */
+typedef void bld_name_fn(void *arg, struct slice name, struct slice value);
+
+/* "name: value" lines, as in a Procfile or a Staticfile: <fn> gets each trimmed pair, in
+ * order. Blank lines and lines starting with '#' are skipped; a name is letters, digits, '_'
+ * and '-'. A line without ':' or with another name is ERR_INVALID. */
+int bld_colon_lines_parse(struct slice text, bld_name_fn *fn, void *arg,
+                          struct err *err) APP_MUST_CHECK;
+
+/* The process a Procfile starts: "web", else "worker", else the first. ERR_NOTFOUND when it
+ * lists no process (or only empty commands). */
+int bld_procfile_pick(struct slice text, struct slice *name, struct slice *cmd,
+                      struct err *err) APP_MUST_CHECK;
+
+/* requirements.txt: <fn> gets each requirement's project name (value empty). Options (-r, -e,
+ * --hash …), URLs, paths, comments and continuation lines are skipped. */
+int bld_requirements_parse(struct slice text, bld_name_fn *fn, void *arg,
+                           struct err *err) APP_MUST_CHECK;
+
+/* The part of pyproject.toml (or a Pipfile, which is TOML too) the detector uses. */
+struct bld_pyproject {
+    struct slice name;            /* [project] or [tool.poetry] name */
+    struct slice requires_python; /* [project] requires-python, poetry's or Pipfile's python */
+    bool poetry;                  /* a [tool.poetry] table is present */
+};
+/* Reads enough TOML to find the above; <fn> gets each dependency's name from [project]
+ * dependencies, [tool.poetry.dependencies] and a Pipfile's [packages] (value empty).
+ * ERR_INVALID on what it cannot skip safely: an unterminated string or array, a line that is
+ * neither a table header nor "key = value". */
+int bld_pyproject_parse(struct slice text, struct bld_pyproject *out, bld_name_fn *fn, void *arg,
+                        struct err *err) APP_MUST_CHECK;
+
+struct bld_gomod {
+    struct slice module;     /* the module path */
+    struct slice go_version; /* the go directive ("1.22"), or empty */
+    struct slice toolchain;  /* "go1.22.3", or empty */
+};
+/* go.mod: the module, go and toolchain directives; <fn> gets each required module path and its
+ * version. ERR_INVALID when there is no module directive or a block is left open. */
+int bld_gomod_parse(struct slice text, struct bld_gomod *out, bld_name_fn *fn, void *arg,
+                    struct err *err) APP_MUST_CHECK;
+
+/* .nvmrc or .node-version: the first line that is not blank or a '#' comment, trimmed,
+ * without a leading 'v' ("20", "18.19.0", "lts/iron", "node"). ERR_INVALID when it holds
+ * characters no version or alias has, or is longer than 64 bytes; ERR_NOTFOUND when empty. */
+int bld_nvmrc_parse(struct slice text, struct slice *version, struct err *err) APP_MUST_CHECK;
+
+/* A Dockerfile's first EXPOSE port (1..65535, "/tcp" or "/udp" allowed), 0 when none. */
+int bld_dockerfile_port(struct slice text, int *port, struct err *err) APP_MUST_CHECK;
+
+/* Writes <s> as a DNS label into <out> (64 bytes): lower case, runs of other bytes become one
+ * '-', no '-' at either end, at most 63 bytes; "app" when nothing is left. */
+void bld_dns_label(struct slice s, char out[64]);
+
+/* <url> with the password of its user-info (if any) replaced by "***", into <out>. */
+void bld_url_redact(const char *url, struct sbuf *out);
+
+/* ---------------------------------------------------------------- sandbox */
+
+/* The OCI runtime config (config.json) for one sandboxed run, into <out>: <netns> is the
+ * network namespace to join ("/proc/N/ns/net"), or NULL for a new one with only loopback;
+ * <resolv> is a host file bound read-only at /etc/resolv.conf, or NULL. Exposed for tests. */
+void bld_sandbox_config(const struct bld_sandbox_spec *s, const char *cgroup_name,
+                        const char *netns, const char *resolv, struct sbuf *out);
+
+/* The directory of cgroup <name> (a child of this process's own cgroup, as runc makes it for a
+ * relative cgroupsPath) for controller <ctl> ("memory", "pids") into <out>: under
+ * /sys/fs/cgroup/<ctl> on cgroup v1 (or hybrid), under /sys/fs/cgroup on v2. */
+int bld_cgroup_dir(const char *ctl, const char *name, char *out, size_t max,
+                   struct err *err) APP_MUST_CHECK;
+
+/* ---------------------------------------------------------------- base images */
+
+/* One package of a base image's closure; strings in the resolver's arena. */
+struct bld_base_pkg {
+    const char *name, *version, *arch;
+};
+
+/* The package names asked of apt for <s>: the common ones (ca-certificates, tzdata, dash), the
+ * runtime's, the toolchain's for a build image, then <s>->extra; each once. ERR_INVALID for an
+ * unknown runtime or an extra that is not a Debian package name, ERR_LIMIT past <max>. */
+int bld_base_names(const struct bld_base_spec *s, const char **names, size_t max, size_t *count,
+                   struct err *err) APP_MUST_CHECK;
+
+/* The full closure (Depends and Pre-Depends, recursively; no recommends) of <s>'s names, as apt
+ * would install it on an empty system, sorted by name, into <a>. Downloads nothing; runs
+ * apt-get update once when the first try fails. <cache_dir> holds apt's private state. */
+int bld_base_resolve(const struct bld_base_spec *s, const char *cache_dir, struct arena *a,
+                     struct bld_base_pkg **pkgs, size_t *count, struct err *err) APP_MUST_CHECK;
+
+/* The cache key of a sorted closure: SHA-256 of a format line and "name=version\n" lines. */
+void bld_base_key(const struct bld_base_pkg *pkgs, size_t count, char key[BLD_BASE_KEY_HEX + 1]);
+
+#endif
