@@ -46,7 +46,7 @@ $(error MODE must be debug, release, asan, tsan or fuzz)
 endif
 
 # Modules in dependency order; each is src/<mod>/*.c with include/<mod>/<mod>.h.
-MODULES ?= base auth gql http obs store flow oci pkg bld reg gateway
+MODULES ?= base auth gql http obs store flow oci rt pkg bld reg ingress gateway
 LIB_SRC := $(foreach m,$(MODULES),$(wildcard src/$(m)/*.c)) $(EXTRA_SRC)
 LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o)
 # Schemas are compiled in: scripts/embed turns schema/*.graphql (the gateway's) and

@@ -169,4 +169,80 @@ struct bld_base_spec {
 int bld_base_rootfs(const struct bld_base_spec *s, const char *cache_dir, char **path,
                     char key[BLD_BASE_KEY_HEX + 1], struct err *err) APP_MUST_CHECK;
 
+/* ---------------------------------------------------------------- build */
+
+/*
+ * One build (docs/builds.md, "Building an image"): exactly one commit of one app in a
+ * repository becomes an OCI image in an image layout, pushed to a registry when the caller
+ * names one. Blocks for seconds to minutes (clone, sandboxed install and build steps, layer
+ * writing, push): a worker's call, never a loop's. Needs what bld_sandbox_run() and
+ * bld_base_rootfs() need. Builds of different projects may run at once; builds of one project
+ * share its cache directory and take turns writing its image layout.
+ */
+#include "oci/oci.h"
+
+enum bld_phase { BLD_PHASE_CLONING, BLD_PHASE_BUILDING, BLD_PHASE_PUSHING };
+
+struct bld_build_req {
+    /* The source: <url> and <ref> as bld_clone() takes them, or <checkout_dir>, a directory
+     * that already holds the checkout (with its .git: the commit is read from HEAD). */
+    const char *url;
+    const char *ref;
+    const char *checkout_dir;
+    const char *context_path; /* the app to build, as bld_detect() names it; NULL: the only one */
+    const struct bld_service *service; /* NULL: detected from the checkout */
+    const char *work_dir;   /* scratch space for this build (created, emptied when done) */
+    const char *cache_dir;  /* this project's caches: package managers, dependency layers,
+                             * images by build key. Never shared between workspaces. */
+    const char *base_cache; /* bld_base_rootfs()'s cache: Debian packages only, may be shared */
+    const char *layout_dir; /* the image layout written; NULL: <cache_dir>/image */
+    const char *tag;        /* the tag in the layout (and pushed); NULL: dest's tag, else
+                             * "c-" and the commit's first 12 hex digits */
+    /* Limits of each install and build step (0: none), as struct bld_sandbox_spec has them. */
+    uint64_t memory_bytes;
+    uint64_t cpu_quota_us, cpu_period_us;
+    uint32_t pids_max;
+    uint64_t wall_ms; /* the whole build, clone to push */
+    /* A host file of PEM certificates that install and build steps trust instead of the build
+     * image's own (a TLS-intercepting proxy's CA, a private registry's): bound read-only at
+     * /etc/ssl/certs/ca-certificates.crt. NULL: the image's Debian bundle. */
+    const char *ca_bundle;
+    enum oci_compression compression;
+    /* Where the image goes: NULL writes the layout only. <registry> holds the credentials
+     * (NULL: anonymous); they never reach the log or an error message. */
+    const char *dest;
+    const struct oci_client_opts *registry;
+};
+
+/* Told to the caller as the build goes; all may be NULL. Run on the building thread. */
+struct bld_build_hooks {
+    void (*phase)(void *arg, enum bld_phase phase);
+    /* One line of the build's log, without '\n': the builder's own lines start with "==> "
+     * ("==> npm ci"), the others are the steps' output as it comes. */
+    void (*line)(void *arg, struct slice line);
+    void *arg;
+    const _Atomic bool *cancel; /* set by another thread to stop the build at once */
+};
+
+struct bld_build_result {
+    char commit[BLD_OID_HEX + 1];
+    char digest[OCI_DIGEST_SIZE]; /* the image manifest's */
+    char layout_dir[1024];
+    char tag[OCI_TAG_MAX + 1];
+    bool cache_hit; /* the same build key was built before: nothing was built */
+    bool deps_hit;  /* the dependency layer was reused (its install step skipped) */
+    bool pushed;    /* blobs went to the registry (one that had them all gets the manifest only) */
+    uint64_t clone_ms, build_ms, push_ms, total_ms;
+};
+
+/* Builds the image <req> describes into req->layout_dir, then pushes it to req->dest when set.
+ * Fills <res> (zeroed first) on success. Errors: those of bld_clone() and bld_detect(); the
+ * sandbox's ("build needed more than N MiB", "build started too many processes (limit N)",
+ * ERR_TIMEOUT, ERR_CANCELLED); ERR_INVALID "<cmd> failed (exit N)" when an install or build step
+ * fails (its output is in the log); ERR_INVALID for a bad request or an app that cannot be
+ * built (a Dockerfile: not supported here); those of bld_base_rootfs(), the oci_*() calls and
+ * the disk. Messages never hold a password. */
+int bld_build(const struct bld_build_req *req, const struct bld_build_hooks *hooks,
+              struct bld_build_result *res, struct err *err) APP_MUST_CHECK;
+
 #endif

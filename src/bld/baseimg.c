@@ -699,7 +699,8 @@ static bool exists(const char *root, const char *rel)
     char path[PATH_MAX];
     struct stat st;
 
-    snprintf(path, sizeof(path), "%s/%s", root, rel);
+    if ((size_t)snprintf(path, sizeof(path), "%s/%s", root, rel) >= sizeof(path))
+        return false; /* no such path can exist */
     return lstat(path, &st) == 0;
 }
 

@@ -111,4 +111,37 @@ int bld_base_resolve(const struct bld_base_spec *s, const char *cache_dir, struc
 /* The cache key of a sorted closure: SHA-256 of a format line and "name=version\n" lines. */
 void bld_base_key(const struct bld_base_pkg *pkgs, size_t count, char key[BLD_BASE_KEY_HEX + 1]);
 
+/* ---------------------------------------------------------------- build */
+
+/* What bld_build() does for one service: which images, which steps, what goes in the image. */
+struct bld_plan {
+    const char *runtime;       /* the runtime image: node, python, go, static */
+    const char *build_runtime; /* the build image's runtime, NULL when nothing runs */
+    const char *install;       /* NULL: no install step */
+    const char *build;         /* NULL: no build step */
+    const char *start;         /* NULL: the static runtime's nginx */
+    const char *static_dir;    /* the built or given site, served from /srv/www */
+    const char *deps_dir;      /* what the install makes, relative to the app: the cached
+                                * dependency layer ("node_modules", ".venv"), or NULL */
+    const char *lockfiles;     /* files keying that layer: names each ending in NUL, then NUL */
+    const char *binary;        /* go: the one file that goes into the app layer */
+    bool deps_in_image;        /* the dependency layer is part of the image (not only the build) */
+    bool venv;                 /* python: the install runs in a fresh /app/.venv */
+    int port;
+};
+
+/* The plan for <s> found in the app directory <app>, which is read for requirements.txt (an app
+ * whose requirements name nothing needs no install) and package.json (the runtime image has no
+ * npm: "npm start" becomes the start script itself, copied into <a>). ERR_INVALID for a
+ * Dockerfile (not supported here), a Procfile of unknown language, an app with no start
+ * command. */
+int bld_build_plan(struct arena *a, const char *app, const struct bld_service *s,
+                   struct bld_plan *p, struct err *err) APP_MUST_CHECK;
+
+/* The build cache key of <commit> of <s> on the given base keys (the build key "" when nothing
+ * runs in a build image) and compression, as 64 hex digits. */
+void bld_build_key(const char *commit, const struct bld_service *s, const char *run_key,
+                   const char *build_key, enum oci_compression comp,
+                   char out[BLD_BASE_KEY_HEX + 1]);
+
 #endif

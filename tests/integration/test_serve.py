@@ -1,9 +1,13 @@
 """The slipway command line and what `serve` sets up: commands, configuration, stores."""
+import hashlib
+import hmac
 import json
 import os
 import subprocess
+import urllib.parse
 
-from harness import BIN, Failure, Slipway, run, test
+from harness import (BIN, PASSWORD_RE, Failure, Slipway, gql_data, login, run, test,
+                     wait_until)
 
 
 def cli(*args, env=None):
@@ -78,6 +82,24 @@ def serve_on_postgres_gives_the_gateway_its_own_database(t):
                "a SQLite file was made anyway")
         t.true(url.split("@")[0].split(":")[-1] not in "\n".join(s.lines),
                "the administrator's password reached the log")
+        t.eq(json.loads(body)["checks"]["store.packager"]["status"], "ok")
+        # The packager works on its own database: a project made over the API is indexed
+        # there, and the gateway's role cannot read it.
+        m = wait_until(lambda: next((PASSWORD_RE.search(x) for x in s.stdout
+                                     if PASSWORD_RE.search(x)), None), what="first-run password")
+        token = login(s, "admin@localhost", m.group(1))
+        gql_data(s, 'mutation { createProject(input: {name: "shop"}) { id } }', token=token)
+        t.eq(gql_data(s, "{ projects { id } }", token=token)["projects"], [{"id": "shop"}])
+        with open(os.path.join(s.dir, "data", "secret.key"), "rb") as f:
+            secret = f.read()
+        pw = hmac.new(secret, b"store:gateway", hashlib.sha256).hexdigest()
+        u = urllib.parse.urlsplit(url)
+        as_gateway = f"postgresql://gateway:{pw}@{u.hostname}:{u.port}/packager"
+        p = subprocess.run(["psql", as_gateway, "-Atc", "SELECT count(*) FROM projects"],
+                           capture_output=True, text=True, timeout=30)
+        t.true(p.returncode != 0, f"the gateway's role read the packager's database: {p.stdout}")
+        t.true("permission denied" in p.stderr or "not permitted" in p.stderr or
+               "FATAL" in p.stderr, p.stderr)
 
 
 run()
