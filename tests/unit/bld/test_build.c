@@ -227,6 +227,12 @@ TEST(build_go_runs)
     build_and_run("go", "hello from go");
 }
 
+/* Built with node (npm ci, vite build), served by the static runtime with an SPA fallback. */
+TEST(build_node_vite_spa_runs)
+{
+    build_and_run("node-vite-spa", "<title>node-vite-spa</title>");
+}
+
 /* node-express: the image runs; the same commit again is a cache hit at once with the same
  * digest; a change to the source alone reuses the dependency layer. */
 TEST(build_node_express_caches)
