@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "base/base.h"
+#include "bld/bld.h"
 #include "cli-eject.h"
 #include "cli-flow.h"
 #include "flow/flow.h"
@@ -59,6 +60,7 @@ struct service {
 static const struct service services[] = {
     {"gateway", "API, identity, dashboard, health and metrics endpoints"},
     {"packager", "GitOps repositories: desired state, history, promotion, eject"},
+    {"builder", "builds images from source as durable workflows"},
 };
 
 struct app {
@@ -68,6 +70,7 @@ struct app {
     struct gw_cfg gw;
     struct flow_cfg flow;
     struct pkg_cfg pkg;
+    struct bld_cfg bld;
     struct reg_cfg reg;
     const char *config_path;
     bool admin; /* `admin create`: --email and --name are known flags */
@@ -104,7 +107,7 @@ static const char usage_serve[] =
     "  --store URL        \"sqlite\" (default: a file per service in the data directory) or\n"
     "                     an administrator's postgres:// URL (a database per service)\n"
     "  --services=A,B     run only these services (default: all); known: gateway,\n"
-    "                     packager\n"
+    "                     packager, builder\n"
     "  --bind ADDR        address to listen on (http.bind, default 127.0.0.1)\n"
     "  --port N           port to listen on (http.port, default 8080; 0 picks one)\n"
     "  --log-level L      debug, info, warn or error (log.level)\n"
@@ -230,6 +233,7 @@ static int configure(struct app *app, int argc, char **argv, struct err *err)
     struct cfg_section gw_sec = gw_cfg_section(&app->gw);
     struct cfg_section flow_sec = flow_cfg_section(&app->flow);
     struct cfg_section pkg_sec = pkg_cfg_section(&app->pkg);
+    struct cfg_section bld_sec = bld_cfg_section(&app->bld);
     struct cfg_section reg_sec = reg_cfg_section(&app->reg);
 
     app->cfg = cfg_new();
@@ -238,6 +242,7 @@ static int configure(struct app *app, int argc, char **argv, struct err *err)
     cfg_add(app->cfg, &gw_sec);
     cfg_add(app->cfg, &flow_sec);
     cfg_add(app->cfg, &pkg_sec);
+    cfg_add(app->cfg, &bld_sec);
     cfg_add(app->cfg, &reg_sec);
     for (int i = 0; i < argc; i++)
         if (parse_one_flag(app, argc, argv, &i, err) < 0)
@@ -284,6 +289,8 @@ struct running {
     struct reg *reg; /* the built-in registry, under <data dir>/registry */
     struct store *pkg_store;
     struct pkg *pkg;
+    struct store *bld_store;
+    struct bld_svc *bld;
     struct metrics *metrics;
     struct pool *workers;
     struct obs *obs;
@@ -328,7 +335,8 @@ static int open_stores(struct app *app, struct running *run, struct err *err)
     snprintf(path, sizeof(path), "%s/secret.key", app->core.data_dir);
     if (file_secret_load(path, secret, sizeof(secret), err) < 0 ||
         open_store(app, run, "gateway", secret, &run->gw_store, err) < 0 ||
-        open_store(app, run, "packager", secret, &run->pkg_store, err) < 0)
+        open_store(app, run, "packager", secret, &run->pkg_store, err) < 0 ||
+        open_store(app, run, "builder", secret, &run->bld_store, err) < 0)
         return err->code;
     return 0;
 }
@@ -393,6 +401,36 @@ static int start_packager(struct app *app, struct running *run, struct err *err)
     return 0;
 }
 
+/* The builder, like the packager, verifies the gateway's internal tokens in process. It pushes
+ * to the built-in registry once the HTTP port is known (registry_to_builder). */
+static int start_builder(struct app *app, struct running *run, struct err *err)
+{
+    if (run->bld_store == NULL)
+        return 0;
+    if (run->gw == NULL)
+        return err_set(err, ERR_INVALID,
+                       "--services: builder runs in the gateway's process for now; select both");
+    return bld_svc_new(&(struct bld_svc_deps){.store = run->bld_store,
+                                              .keys = gw_keyring(run->gw),
+                                              .issuer = gw_issuer(run->gw),
+                                              .data_dir = app->core.data_dir,
+                                              .cfg = &app->bld},
+                       &run->bld, err);
+}
+
+/* Builds push to the registry of this process, signed with internal tokens. */
+static void registry_to_builder(struct running *run)
+{
+    char host[64];
+
+    if (run->bld == NULL || run->reg == NULL)
+        return;
+    snprintf(host, sizeof(host), "127.0.0.1:%d", http_server_port(run->http));
+    bld_svc_set_registry(
+        run->bld,
+        &(struct bld_registry){.host = host, .insecure_loopback = true, .internal_token = true});
+}
+
 static int start(struct app *app, struct running *run, struct err *err)
 {
     run->metrics = metrics_new();
@@ -402,15 +440,18 @@ static int start(struct app *app, struct running *run, struct err *err)
     run->obs = obs_new(run->metrics, run->workers);
     obs_check_add(run->obs, "data_dir", obs_check_dir_writable, app->core.data_dir);
     if (open_stores(app, run, err) < 0 || start_gateway(app, run, err) < 0 ||
-        start_packager(app, run, err) < 0)
+        start_packager(app, run, err) < 0 || start_builder(app, run, err) < 0)
         return err->code;
     run->router = http_router_new();
     if (obs_routes_add(run->obs, run->router, err) < 0 ||
         (run->gw && gw_routes_add(run->gw, run->router, err) < 0))
         return err->code;
-    return http_server_start(&app->http, run->router,
-                             &(struct http_server_deps){run->metrics, run->workers}, &run->http,
-                             err);
+    if (http_server_start(&app->http, run->router,
+                          &(struct http_server_deps){run->metrics, run->workers}, &run->http,
+                          err) < 0)
+        return err->code;
+    registry_to_builder(run);
+    return 0;
 }
 
 static void stop(struct running *run)
@@ -423,6 +464,7 @@ static void stop(struct running *run)
     gw_free(run->gw); /* after the loops, whose token caches go with their threads */
     reg_free(run->reg);
     pkg_free(run->pkg);
+    bld_svc_free(run->bld);
     flow_free(run->flow); /* running workflows stop at their next step and resume next start */
     obs_free(run->obs);
     http_router_free(run->router);
@@ -431,6 +473,8 @@ static void stop(struct running *run)
         store_close(run->gw_store);
     if (run->pkg_store)
         store_close(run->pkg_store);
+    if (run->bld_store)
+        store_close(run->bld_store);
 }
 
 static int ensure_dir(const char *dir, struct err *err)

@@ -90,30 +90,30 @@ struct bld_mount {
 };
 
 struct bld_sandbox_spec {
-    const char *rootfs;       /* the build image: a host directory mounted read-only as / */
-    const char *const *argv;  /* NULL-terminated; argv[0] is looked up in the image's PATH */
-    const char *const *env;   /* NULL-terminated "K=V"; NULL gives PATH and HOME only */
-    const char *cwd;          /* inside the container; NULL gives "/workspace" */
+    const char *rootfs;      /* the build image: a host directory mounted read-only as / */
+    const char *const *argv; /* NULL-terminated; argv[0] is looked up in the image's PATH */
+    const char *const *env;  /* NULL-terminated "K=V"; NULL gives PATH and HOME only */
+    const char *cwd;         /* inside the container; NULL gives "/workspace" */
     const struct bld_mount *mounts;
     size_t n_mounts;
-    unsigned uid, gid;        /* 0 gives BLD_SANDBOX_UID; root is refused */
+    unsigned uid, gid; /* 0 gives BLD_SANDBOX_UID; root is refused */
     enum bld_net network;
-    uint64_t memory_bytes;    /* RAM and swap together; 0 is no limit */
-    uint64_t cpu_quota_us;    /* CPU time per period (200000 of 100000: two cores); 0 none */
-    uint64_t cpu_period_us;   /* 0 gives 100000 */
-    uint32_t pids_max;        /* processes and threads at once; 0 is no limit */
-    uint64_t wall_ms;         /* killed past this; 0 is no limit */
-    const char *state_dir;    /* where the bundle directory goes (removed after); NULL: /run/slipway */
+    uint64_t memory_bytes;  /* RAM and swap together; 0 is no limit */
+    uint64_t cpu_quota_us;  /* CPU time per period (200000 of 100000: two cores); 0 none */
+    uint64_t cpu_period_us; /* 0 gives 100000 */
+    uint32_t pids_max;      /* processes and threads at once; 0 is no limit */
+    uint64_t wall_ms;       /* killed past this; 0 is no limit */
+    const char *state_dir; /* where the bundle directory goes (removed after); NULL: /run/slipway */
 };
 
 struct bld_sandbox_result {
-    int exit_code;         /* the command's status; 128+N when signal N ended it */
-    bool timed_out;        /* killed at wall_ms */
-    bool oom_killed;       /* the kernel killed a process at memory_bytes */
-    bool pids_limited;     /* a fork failed at pids_max */
-    bool cancelled;        /* killed because *cancel became true */
-    uint64_t peak_memory;  /* the cgroup's highest memory use in bytes, 0 when unknown */
-    uint64_t duration_ms;  /* from starting runc to its end */
+    int exit_code;        /* the command's status; 128+N when signal N ended it */
+    bool timed_out;       /* killed at wall_ms */
+    bool oom_killed;      /* the kernel killed a process at memory_bytes */
+    bool pids_limited;    /* a fork failed at pids_max */
+    bool cancelled;       /* killed because *cancel became true */
+    uint64_t peak_memory; /* the cgroup's highest memory use in bytes, 0 when unknown */
+    uint64_t duration_ms; /* from starting runc to its end */
 };
 
 enum bld_stream { BLD_STDOUT = 1, BLD_STDERR = 2 };
@@ -244,5 +244,135 @@ struct bld_build_result {
  * the disk. Messages never hold a password. */
 int bld_build(const struct bld_build_req *req, const struct bld_build_hooks *hooks,
               struct bld_build_result *res, struct err *err) APP_MUST_CHECK;
+
+/* ---------------------------------------------------------------- service */
+
+/*
+ * The builder service (docs/builds.md, "Builds as workflows"; proto/builder.proto): each build
+ * is a durable workflow "bld.build" on the builder's own flow engine and database, so a build
+ * whose process died is carried on by the next one. Every call carries an internal token
+ * (auth_internal_sign, as for the packager) and is refused without a valid one
+ * (ERR_UNAUTHENTICATED) or with a role that may not build (ERR_FORBIDDEN); the workspace comes
+ * from the token, never from the other arguments, and a build of another workspace is
+ * ERR_NOTFOUND. Every call blocks on the store: call from worker threads, never from a loop.
+ */
+#include "auth/auth.h"
+#include "store/store.h"
+
+/* The builder.* configuration keys. */
+struct bld_cfg {
+    int64_t memory;      /* bytes per install or build step (RAM and swap), 0: none */
+    int64_t cpu_millis;  /* CPU per step in thousandths of a core, 0: none */
+    int64_t pids;        /* processes and threads per step, 0: none */
+    int64_t timeout_ms;  /* wall clock of a whole build, 0: none */
+    int64_t concurrency; /* builds run at once by this process */
+    char *ca_bundle;     /* host PEM file the steps trust ("": the image's own bundle) */
+};
+struct cfg_section bld_cfg_section(struct bld_cfg *target);
+
+/* Where images are pushed. Strings are copied. */
+struct bld_registry {
+    const char *host;       /* "127.0.0.1:8080"; NULL or "": layouts only, no push */
+    bool insecure_loopback; /* plain http to a loopback host */
+    /* slipway's own registry: each push authenticates with an internal token for the build's
+     * workspace and user, signed with the service's keyring when the push starts. Otherwise
+     * <username>/<password> (Basic, or the token endpoint's login), or anonymous when NULL. */
+    bool internal_token;
+    const char *username, *password;
+};
+
+struct bld_svc_deps {
+    struct store *store;       /* the builder's own database (service "builder"); borrowed */
+    struct auth_keyring *keys; /* verifies internal tokens (and signs push tokens); borrowed */
+    const char *issuer;        /* the tokens' required iss */
+    const char *data_dir;      /* <data_dir>/builder/{cache,work,base} */
+    const char *base_cache;    /* NULL: <data_dir>/builder/base (Debian packages only) */
+    const struct bld_cfg *cfg; /* NULL: the defaults */
+    const struct bld_registry *registry; /* NULL: none (bld_svc_set_registry later) */
+};
+
+struct bld_svc;
+/* Migrates the store (the flow engine's tables and "builds"), registers "bld.build" and starts
+ * the engine: unfinished builds of a previous process start again at once. *out is the
+ * caller's (bld_svc_free()). */
+int bld_svc_new(const struct bld_svc_deps *d, struct bld_svc **out, struct err *err) APP_MUST_CHECK;
+/* Stops the engine (running builds are killed and resumed by the next bld_svc_new()). NULL ok. */
+void bld_svc_free(struct bld_svc *s);
+/* Sets (or with NULL removes) the registry of later pushes; any thread, at any time. */
+void bld_svc_set_registry(struct bld_svc *s, const struct bld_registry *r);
+
+/* A call. <token> always; the other fields as each call says. */
+struct bld_call {
+    struct slice token;  /* an internal token */
+    const char *project; /* a registry name component ([a-z0-9]+ joined by . _ -), <= 63 */
+    const char *service; /* the same; the image is <registry>/<workspace>/<project>/<service> */
+    const char *url;     /* as bld_clone() takes it; a password is kept only in the flow */
+    const char *ref;     /* NULL: the default branch */
+    const char *context_path; /* NULL: the only app detected */
+    struct slice key;         /* idempotency key, per workspace (empty: none) */
+};
+
+enum bld_state {
+    BLD_QUEUED,
+    BLD_CLONING,
+    BLD_BUILDING,
+    BLD_PUSHING,
+    BLD_SUCCEEDED,
+    BLD_FAILED,
+    BLD_CANCELLED
+};
+const char *bld_state_name(enum bld_state s); /* "QUEUED", … */
+static inline bool bld_state_final(enum bld_state s)
+{
+    return s >= BLD_SUCCEEDED;
+}
+
+struct bld_status {
+    char id[37];
+    char project[64], service[64];
+    char url[2048]; /* the password replaced by "***" */
+    char ref[256];  /* "" for the default branch */
+    char context_path[256];
+    enum bld_state state;
+    char commit[BLD_OID_HEX + 1]; /* "" until known */
+    char digest[OCI_DIGEST_SIZE]; /* the manifest's, "" until SUCCEEDED */
+    /* "<host>/<repo>:<tag>@<digest>" when pushed, "oci:<layout dir>:<tag>" when not */
+    char image_ref[1400];
+    char error[480];                             /* why it FAILED or was CANCELLED, "" otherwise */
+    int64_t created_ms, started_ms, finished_ms; /* Unix ms, 0 when not yet */
+};
+
+/* Starts building c->url at c->ref (the app at c->context_path) into the image of c->service
+ * of c->project, and returns at once with its id (state QUEUED). With c->key, a second start
+ * with the same key in the same workspace returns the first build's id. */
+int bld_start_build(struct bld_svc *s, const struct bld_call *c, char id[37],
+                    struct err *err) APP_MUST_CHECK;
+int bld_build_status(struct bld_svc *s, const struct bld_call *c, const char *id,
+                     struct bld_status *out, struct err *err) APP_MUST_CHECK;
+
+/* Gets line <n> of the build's log and its text (valid during the call); false stops. */
+typedef bool bld_log_fn(void *arg, uint64_t n, struct slice line);
+/* Gives the build's log from line <from> on (lines are numbered from 0 for ever; lines dropped
+ * to bound the log are skipped), then follows it for up to <follow_ms> while the build runs.
+ * *next (may be NULL) gets the number to ask for next time. Returns 0 once the build has ended
+ * and every line was given, 1 when it still runs (or <fn> stopped), or an error. */
+int bld_build_logs(struct bld_svc *s, const struct bld_call *c, const char *id, uint64_t from,
+                   uint64_t follow_ms, bld_log_fn *fn, void *arg, uint64_t *next,
+                   struct err *err) APP_MUST_CHECK;
+/* Cancels the build: its running step is killed at once, its state becomes CANCELLED.
+ * ERR_CONFLICT when it has ended already. */
+int bld_cancel_build(struct bld_svc *s, const struct bld_call *c, const char *id,
+                     struct err *err) APP_MUST_CHECK;
+
+struct bld_delete_stats {
+    uint64_t dirs_removed;      /* cache directories removed from disk */
+    uint64_t manifests_deleted; /* manifests deleted from the registry */
+};
+/* Removes c->project's images (c->service NULL: every service's; else that one's): on disk the
+ * project's cache directory (layouts, layers, dependency layers, package-manager caches), or
+ * the service's image layout only; in the registry, when one is set, every tagged manifest of
+ * each service's repository (DELETE by digest). ERR_CONFLICT while a build of it runs. */
+int bld_delete_images(struct bld_svc *s, const struct bld_call *c, struct bld_delete_stats *out,
+                      struct err *err) APP_MUST_CHECK;
 
 #endif

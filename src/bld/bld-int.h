@@ -144,4 +144,11 @@ void bld_build_key(const char *commit, const struct bld_service *s, const char *
                    const char *build_key, enum oci_compression comp,
                    char out[BLD_BASE_KEY_HEX + 1]);
 
+/* ---------------------------------------------------------------- service */
+
+/* Whether <s> may name a workspace, project or service: one registry name component
+ * ([a-z0-9]+ joined by '.', '_', '__' or runs of '-'), at most 63 bytes. Such a name is also
+ * one safe path component (no '/', never "." or ".."), which the cache directories rely on. */
+bool bld_name_valid(const char *s);
+
 #endif

@@ -487,7 +487,8 @@ struct pkg_ops_cfg {
      * compiled in (pkg_schema_files). */
     const char *schema_dir;
 };
-/* The .schema.json files of schema/, compiled in by scripts/embed (the Makefile's $(B)/gen/pkg-schema.c). */
+/* The .schema.json files of schema/, compiled in by scripts/embed (the Makefile's
+ * $(B)/gen/pkg-schema.c). */
 extern const struct embedded_file pkg_schema_files[];
 extern const size_t pkg_schema_nfiles;
 
@@ -649,13 +650,13 @@ int pkg_index_open(struct store *s, const char *root, const char *workload_domai
 void pkg_index_free(struct pkg_index *ix); /* NULL is fine */
 
 /* Brings <p>'s rows up to its repository's HEAD (the name comes from slipway.yaml's name;
- * without one from p->slug, which may be NULL, or the existing row). A repository without a commit is no project: nothing.
- * ERR_NOTFOUND when there is no repository. */
+ * without one from p->slug, which may be NULL, or the existing row). A repository without a commit
+ * is no project: nothing. ERR_NOTFOUND when there is no repository. */
 int pkg_index_sync(struct pkg_index *ix, const struct pkg_project *p,
                    struct err *err) APP_MUST_CHECK;
 /* Start-up, before any call: syncs every <root>/repos/<workspace>/<project>.git (both slugs)
- * whose indexed head differs or that has no row, forgets rows of repositories that are gone, drops claims left pending by a
- * crash, and empties <root>/trash. */
+ * whose indexed head differs or that has no row, forgets rows of repositories that are gone, drops
+ * claims left pending by a crash, and empties <root>/trash. */
 int pkg_index_rebuild(struct pkg_index *ix, struct err *err) APP_MUST_CHECK;
 
 /* pkg_history() from the rows: project <pid> of workspace <ws>. ERR_NOTFOUND for an unknown

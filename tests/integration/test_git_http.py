@@ -6,16 +6,13 @@ are seeded with the git CLI where the packager keeps them (<data>/packager/repos
 and one is made through createProject. Many refs make the request and the response larger
 than a pipe's buffer, so a backend that wrote and read in turn would hang here."""
 import base64
-import json
 import os
-import re
 import shutil
 import subprocess
 import tempfile
 import urllib.parse
-import uuid
 
-from harness import (BIN, PASSWORD_RE, Failure, Slipway, admin_create, gql_data, login, run, test,
+from harness import (PASSWORD_RE, Failure, Slipway, admin_create, gql_data, login, run, test,
                      wait_until)
 
 MANY = 5000

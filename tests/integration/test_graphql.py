@@ -7,9 +7,8 @@ import os
 import re
 import subprocess
 import urllib.parse
-import uuid
 
-from harness import BIN, PASSWORD_RE, Failure, Slipway, admin_create, login, run, test
+from harness import BIN, Failure, Slipway, admin_create, login, run, test
 
 GQL_JSON = "application/graphql-response+json"
 

@@ -8,18 +8,15 @@ import asyncio
 import base64
 import json
 import os
-import re
 import socket
 import sqlite3
 import struct
-import subprocess
 import threading
 import time
-import uuid
 
 import websockets
 
-from harness import BIN, PASSWORD_RE, Failure, Slipway, gql_data, new_user, run, test
+from harness import Failure, Slipway, admin_create, gql_data, new_user, run, test
 
 PROTO = "graphql-transport-ws"
 
