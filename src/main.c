@@ -370,9 +370,9 @@ static int start_gateway(struct app *app, struct running *run, struct err *err)
     snprintf(path, sizeof(path), "%s/registry", app->core.data_dir);
     if (reg_new(path, &app->reg, &run->reg, err) < 0)
         return err->code;
-    if (gw_new(&(struct gw_deps){run->gw_store, run->workers, issuer, &app->gw, run->flow, run->reg,
-                                 app->core.data_dir},
-               &run->gw, err) < 0 ||
+    if (gw_new(
+            &(struct gw_deps){run->gw_store, run->workers, issuer, &app->gw, run->flow, run->reg},
+            &run->gw, err) < 0 ||
         flow_start_engine(run->flow, err) < 0 || gw_first_run(run->gw, stdout, err) < 0)
         return err->code;
     return 0;
@@ -410,12 +410,15 @@ static int start_builder(struct app *app, struct running *run, struct err *err)
     if (run->gw == NULL)
         return err_set(err, ERR_INVALID,
                        "--services: builder runs in the gateway's process for now; select both");
-    return bld_svc_new(&(struct bld_svc_deps){.store = run->bld_store,
-                                              .keys = gw_keyring(run->gw),
-                                              .issuer = gw_issuer(run->gw),
-                                              .data_dir = app->core.data_dir,
-                                              .cfg = &app->bld},
-                       &run->bld, err);
+    if (bld_svc_new(&(struct bld_svc_deps){.store = run->bld_store,
+                                           .keys = gw_keyring(run->gw),
+                                           .issuer = gw_issuer(run->gw),
+                                           .data_dir = app->core.data_dir,
+                                           .cfg = &app->bld},
+                    &run->bld, err) < 0)
+        return err->code;
+    gw_set_bld(run->gw, run->bld);
+    return 0;
 }
 
 /* Builds push to the registry of this process, signed with internal tokens. */

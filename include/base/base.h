@@ -236,6 +236,9 @@ int file_write_atomic(const char *path, const void *data, size_t len, unsigned m
  * ERR_FORBIDDEN when others may read it. */
 int file_secret_load(const char *path, unsigned char *key, size_t len,
                      struct err *err) APP_MUST_CHECK;
+/* mkdir -p <path>: creates it and the directories above it that are missing, each new one with
+ * <mode> and, when <owner> is not negative, owned by <owner>:<owner>. 0 when it exists. */
+int file_mkdirs(const char *path, unsigned mode, int owner, struct err *err) APP_MUST_CHECK;
 /* rm -rf <path>, never following a symbolic link: 0 once it is gone (or never was). */
 int file_remove_tree(const char *path, struct err *err) APP_MUST_CHECK;
 

@@ -345,6 +345,12 @@ struct bld_status {
 /* Starts building c->url at c->ref (the app at c->context_path) into the image of c->service
  * of c->project, and returns at once with its id (state QUEUED). With c->key, a second start
  * with the same key in the same workspace returns the first build's id. */
+/* DetectServices: clones c->url at c->ref (NULL: the default branch) into a scratch directory
+ * under <data_dir>/builder/tmp, describes its apps (bld_detect(); *out in <a>) and removes the
+ * clone. A local source inside slipway's data directory is ERR_FORBIDDEN. Blocks while it
+ * clones. */
+int bld_detect_services(struct bld_svc *s, const struct bld_call *c, struct arena *a,
+                        struct bld_service **out, size_t *count, struct err *err) APP_MUST_CHECK;
 int bld_start_build(struct bld_svc *s, const struct bld_call *c, char id[37],
                     struct err *err) APP_MUST_CHECK;
 int bld_build_status(struct bld_svc *s, const struct bld_call *c, const char *id,

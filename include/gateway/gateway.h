@@ -45,8 +45,6 @@ struct gw_deps {
     struct flow *flow;        /* the workflow engine on <store> (the gateway registers its
                                  workflows; /api/flows shows them) */
     struct reg *reg;          /* the built-in registry: /v2/ and /v2/token (NULL: none) */
-    const char *data_dir;     /* slipway's state (copied): file:// sources inside it are
-                                 refused, and scratch space for clones lives in <data_dir>/tmp */
 };
 
 /* Blocking, at start: builds the GraphQL schema (a broken schema or a root field without a
@@ -67,6 +65,9 @@ const char *gw_issuer(const struct gw *g);
 /* The packager the API calls (borrowed; must outlive the server). Before gw_routes_add(). */
 struct pkg;
 void gw_set_pkg(struct gw *g, struct pkg *p);
+/* The builder the API calls (borrowed; must outlive the server). Before gw_routes_add(). */
+struct bld_svc;
+void gw_set_bld(struct gw *g, struct bld_svc *b);
 /* Adds the identity routes and /graphql to <r>; <g> must outlive the server. */
 int gw_routes_add(struct gw *g, struct http_router *r, struct err *err) APP_MUST_CHECK;
 /* Blocking, every cfg->maintenance_ms (main.c calls it from its own thread): replaces the

@@ -160,3 +160,32 @@ int file_remove_tree(const char *path, struct err *err)
         return err_set(err, err_from_errno(errno), "remove %s: %s", path, strerror(errno));
     return 0;
 }
+
+int file_mkdirs(const char *path, unsigned mode, int owner, struct err *err)
+{
+    size_t n = strlen(path);
+    char *buf;
+    int rc = 0;
+
+    if (n == 0)
+        return err_set(err, ERR_INVALID, "mkdir: empty path");
+    buf = xstrdup(path);
+    for (char *p = buf + 1;; p++) {
+        char saved = *p;
+
+        if (saved != '/' && saved != '\0')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, mode) == 0) {
+            if (owner >= 0 && lchown(buf, (uid_t)owner, (gid_t)owner) != 0)
+                rc = err_set(err, err_from_errno(errno), "chown %s: %s", buf, strerror(errno));
+        } else if (errno != EEXIST) {
+            rc = err_set(err, err_from_errno(errno), "mkdir %s: %s", buf, strerror(errno));
+        }
+        *p = saved;
+        if (rc < 0 || saved == '\0')
+            break;
+    }
+    free(buf);
+    return rc;
+}

@@ -91,30 +91,6 @@ static const char *path_of(struct bctx *c, const char *dir, const char *name)
     return arena_printf(c->a, "%s/%s", dir, name);
 }
 
-static int mkdirs(const char *path, unsigned uid, struct err *err)
-{
-    char buf[PATH_BYTES];
-    size_t n = strlen(path);
-
-    if (n == 0 || n >= sizeof(buf))
-        return err_set(err, ERR_INVALID, "path too long: %.100s", path);
-    memcpy(buf, path, n + 1);
-    for (char *p = buf + 1;; p++) {
-        if (*p != '/' && *p != '\0')
-            continue;
-        char saved = *p;
-        *p = '\0';
-        if (mkdir(buf, 0755) == 0) {
-            if (uid != 0 && lchown(buf, uid, uid) != 0)
-                return err_set(err, ERR_IO, "chown %s: %s", buf, strerror(errno));
-        } else if (errno != EEXIST) {
-            return err_set(err, err_from_errno(errno), "mkdir %s: %s", buf, strerror(errno));
-        }
-        if ((*p = saved) == '\0')
-            return 0;
-    }
-}
-
 /* Reads the whole (small) file <path> into <out>. ERR_NOTFOUND when missing. */
 static int read_file(const char *path, struct sbuf *out, struct err *err)
 {
@@ -445,7 +421,7 @@ static int base_get(struct bctx *c, const char *runtime, bool build, const char 
         return rc;
     *root = arena_strndup(c->a, got, strlen(got));
     snprintf(path, sizeof(path), "%s/keys", c->req->base_cache);
-    rc = mkdirs(path, 0, err);
+    rc = file_mkdirs(path, 0755, -1, err);
     if (rc == 0) {
         struct sbuf line = SBUF_INIT(4096);
         sbuf_printf(&line, "%s %s %s\n", sig, key, got);
@@ -558,7 +534,7 @@ static int blob_share(const char *from, const char *store, const struct oci_laye
     snprintf(dir, sizeof(dir), "%s/blobs/sha256", store);
     if (exists(dst))
         return 0;
-    if ((rc = mkdirs(dir, 0, err)) < 0)
+    if ((rc = file_mkdirs(dir, 0755, -1, err)) < 0)
         return rc;
     if (link(src, dst) == 0 || errno == EEXIST)
         return 0;
@@ -622,7 +598,8 @@ static int run_step(struct bctx *c, const char *shown, const char *cmd, struct e
                            r->wall_ms / 1000);
         s.wall_ms = c->deadline_ms - now;
     }
-    if ((rc = mkdirs(pkg, BLD_SANDBOX_UID, err)) < 0 || (rc = mkdirs(state, 0, err)) < 0)
+    if ((rc = file_mkdirs(pkg, 0755, (int)BLD_SANDBOX_UID, err)) < 0 ||
+        (rc = file_mkdirs(state, 0755, -1, err)) < 0)
         return rc;
     say(c, "%s", shown);
     rc = bld_sandbox_run(&s, on_output, c, c->hooks ? c->hooks->cancel : NULL, &res, err);
@@ -713,7 +690,7 @@ static int install(struct bctx *c, struct oci_layer *l, bool *have, struct err *
         return rc;
     if ((rc = deps_layer_write(c, l, err)) < 0)
         return rc;
-    if ((rc = mkdirs(path_of(c, c->cache, "deps"), 0, err)) < 0)
+    if ((rc = file_mkdirs(path_of(c, c->cache, "deps"), 0755, -1, err)) < 0)
         return rc;
     if (c->plan.build != NULL && !exists(tree) &&
         (rc = copy_tree(path_of(c, c->app, c->plan.deps_dir), tree, err)) < 0)
@@ -773,7 +750,7 @@ static int app_layer(struct bctx *c, struct oci_layer *l, struct err *err)
 
     if (empty == NULL || (e = arena_alloc(c->a, cap * sizeof(*e))) == NULL)
         return err_set(err, ERR_LIMIT, "out of memory");
-    if ((rc = mkdirs(empty, 0, err)) < 0)
+    if ((rc = file_mkdirs(empty, 0755, -1, err)) < 0)
         return rc;
     e[n++] = (struct oci_layer_entry){"home/app", empty};
     if (c->plan.static_dir != NULL && c->plan.start == NULL) {
@@ -967,8 +944,9 @@ static int prepare(struct bctx *c, struct err *err)
     const struct bld_build_req *r = c->req;
     int rc;
 
-    if ((rc = mkdirs(r->work_dir, 0, err)) < 0 || (rc = mkdirs(r->cache_dir, 0, err)) < 0 ||
-        (rc = mkdirs(r->base_cache, 0, err)) < 0)
+    if ((rc = file_mkdirs(r->work_dir, 0755, -1, err)) < 0 ||
+        (rc = file_mkdirs(r->cache_dir, 0755, -1, err)) < 0 ||
+        (rc = file_mkdirs(r->base_cache, 0755, -1, err)) < 0)
         return rc;
     c->cache = r->cache_dir;
     c->store = path_of(c, r->cache_dir, "layers");
@@ -1004,7 +982,7 @@ static int build_all(struct bctx *c, struct err *err)
         return rc;
     bld_build_key(c->res->commit, c->svc, c->run_key, c->build_key, r->compression, key);
     record = arena_printf(c->a, "%s/builds/%s", c->cache, key);
-    if (record == NULL || (rc = mkdirs(path_of(c, c->cache, "builds"), 0, err)) < 0)
+    if (record == NULL || (rc = file_mkdirs(path_of(c, c->cache, "builds"), 0755, -1, err)) < 0)
         return rc < 0 ? rc : err_set(err, ERR_LIMIT, "out of memory");
     if ((rc = lock_take(c, &lock, err)) == 0) {
         c->res->cache_hit = hit_check(c, record);

@@ -15,6 +15,7 @@
  */
 #include <curl/curl.h>
 #include <errno.h>
+#include <limits.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -261,24 +262,6 @@ static void cache_dir(const struct bld_svc *s, const char *ws, const char *proje
     snprintf(out, n, "%s/builder/cache/%s/%s", s->data_dir, ws, project);
 }
 
-/* mkdir -p <path>. */
-static int mkdirs(const char *path, struct err *err)
-{
-    char buf[PATH_BYTES + 80];
-
-    snprintf(buf, sizeof(buf), "%s", path);
-    for (char *p = buf + 1;; p++) {
-        if (*p != '/' && *p != '\0')
-            continue;
-        char saved = *p;
-        *p = '\0';
-        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-            return err_set(err, err_from_errno(errno), "mkdir %s: %s", buf, strerror(errno));
-        if ((*p = saved) == '\0')
-            return 0;
-    }
-}
-
 /* ---------------------------------------------------------------- the step */
 
 /* The state of one running step, shared with its hooks and its watcher thread. */
@@ -447,7 +430,7 @@ static int build_run(struct run *r, const char *work, const char *cache, struct 
     int rc;
 
     snprintf(layout, sizeof(layout), "%s/images", cache);
-    if ((rc = mkdirs(layout, err)) < 0) {
+    if ((rc = file_mkdirs(layout, 0755, -1, err)) < 0) {
         arena_free(a);
         return rc;
     }
@@ -675,6 +658,51 @@ static int call_begin(struct bld_svc *s, const struct bld_call *c, struct auth_c
     return 0;
 }
 
+/* A local source (file:// or a path) inside slipway's data directory would reach every
+ * workspace's repositories and caches: ERR_FORBIDDEN. */
+static int source_check(const struct bld_svc *s, const char *url, struct err *err)
+{
+    char real_data[PATH_MAX], real_src[PATH_MAX];
+    const char *path = strncmp(url, "file://", 7) == 0 ? url + 7 : url[0] == '/' ? url : NULL;
+    size_t n;
+
+    if (path == NULL || realpath(s->data_dir, real_data) == NULL ||
+        realpath(path, real_src) == NULL)
+        return 0; /* not local, or not there: the clone says what is wrong */
+    n = strlen(real_data);
+    if (strncmp(real_src, real_data, n) == 0 && (real_src[n] == '/' || real_src[n] == '\0'))
+        return err_set(err, ERR_FORBIDDEN, "url: slipway's own data directory cannot be a source");
+    return 0;
+}
+
+int bld_detect_services(struct bld_svc *s, const struct bld_call *c, struct arena *a,
+                        struct bld_service **out, size_t *count, struct err *err)
+{
+    struct auth_claims who;
+    char dir[PATH_MAX], src[PATH_MAX + 8], commit[BLD_OID_HEX + 1];
+    int rc;
+
+    if ((rc = call_begin(s, c, &who, err)) < 0)
+        return rc;
+    if (c->url == NULL || *c->url == '\0')
+        return err_set(err, ERR_INVALID, "url: required");
+    if ((rc = source_check(s, c->url, err)) < 0)
+        return rc;
+    snprintf(dir, sizeof(dir), "%s/builder/tmp", s->data_dir);
+    if ((rc = file_mkdirs(dir, 0700, -1, err)) < 0)
+        return rc;
+    snprintf(dir, sizeof(dir), "%s/builder/tmp/detect-XXXXXX", s->data_dir);
+    if (mkdtemp(dir) == NULL)
+        return err_set(err, ERR_IO, "scratch directory: %s", strerror(errno));
+    snprintf(src, sizeof(src), "%s/src", dir);
+    rc = bld_clone(c->url, c->ref, src, commit, err);
+    if (rc == 0)
+        rc = bld_detect(src, a, out, count, err);
+    if (file_remove_tree(dir, &(struct err){0}) < 0)
+        LOG_WARN(&bld_log, "bld.detect.cleanup_failed", LF_STR("dir", dir));
+    return rc;
+}
+
 int bld_start_build(struct bld_svc *s, const struct bld_call *c, char id[37], struct err *err)
 {
     struct auth_claims who;
@@ -690,6 +718,8 @@ int bld_start_build(struct bld_svc *s, const struct bld_call *c, char id[37], st
         return err_set(err, ERR_INVALID, "service: 1 to 63 of a-z 0-9, joined by . _ -");
     if (c->url == NULL || *c->url == '\0')
         return err_set(err, ERR_INVALID, "url: required");
+    if ((rc = source_check(s, c->url, err)) < 0)
+        return rc;
     if (job_input(&who, c, &input) != 0) {
         rc = err_set(err, ERR_LIMIT, "build request over %u bytes", INPUT_MAX);
         goto out;

@@ -1,15 +1,9 @@
 /*
- * gateway API: detectServices (schema/builds.graphql). Clones the repository at the ref into a
- * scratch directory under <data_dir>/tmp, asks the builder's detection what apps it holds,
- * and removes the clone. A file:// source inside slipway's own data directory is refused: it
- * would reach the packager's repositories of every workspace.
+ * gateway API: detectServices (schema/builds.graphql). The builder clones the repository at the
+ * ref, describes its apps and removes the clone (bld_detect_services); it is called with an
+ * internal token naming the caller, like the packager.
  */
-#include <errno.h>
-#include <limits.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "base/base.h"
 #include "bld/bld.h"
@@ -19,47 +13,10 @@
 #define URL_MAX 2048
 #define REF_MAX 255
 
-static const struct log_ctx detect_log = {.svc = "gateway"};
-
 struct detected_v {
     const char *name, *language, *framework, *start, *context;
     int64_t port;
 };
-
-/* ERR_FORBIDDEN when <url> names a local path (file:// or a plain path) inside <data_dir>. */
-static int source_allowed(const char *data_dir, const char *url, struct err *err)
-{
-    char real_data[PATH_MAX], real_src[PATH_MAX];
-    const char *path = strncmp(url, "file://", 7) == 0 ? url + 7 : url[0] == '/' ? url : NULL;
-    size_t n;
-
-    if (path == NULL || data_dir == NULL || realpath(data_dir, real_data) == NULL ||
-        realpath(path, real_src) == NULL)
-        return 0; /* not local, or not there: the clone says what is wrong */
-    n = strlen(real_data);
-    if (strncmp(real_src, real_data, n) == 0 && (real_src[n] == '/' || real_src[n] == '\0'))
-        return err_set(err, ERR_FORBIDDEN,
-                       "repository: slipway's own data directory cannot be a source");
-    return 0;
-}
-
-/* A new empty directory for one clone: <data_dir>/tmp/detect-XXXXXX (or under $TMPDIR). */
-static int scratch_dir(const struct gw *g, char out[PATH_MAX], struct err *err)
-{
-    const char *tmp = getenv("TMPDIR");
-
-    if (g->data_dir != NULL) {
-        snprintf(out, PATH_MAX, "%s/tmp", g->data_dir);
-        if (mkdir(out, 0700) != 0 && errno != EEXIST)
-            return err_set(err, ERR_IO, "%s: %s", out, strerror(errno));
-        snprintf(out, PATH_MAX, "%s/tmp/detect-XXXXXX", g->data_dir);
-    } else {
-        snprintf(out, PATH_MAX, "%s/slipway-detect-XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
-    }
-    if (mkdtemp(out) == NULL)
-        return err_set(err, ERR_IO, "scratch directory: %s", strerror(errno));
-    return 0;
-}
 
 static int detected_list(struct gql_rctx *rc, const struct bld_service *v, size_t n,
                          struct gql_val *out, struct err *err)
@@ -79,33 +36,28 @@ static int detect_services(struct gql_rctx *rc, const struct gql_val *parent, st
 {
     struct gw_caller *c = gw_api_caller(rc);
     struct arena *a = gql_rctx_arena(rc);
-    char dir[PATH_MAX], src[PATH_MAX + 8], commit[BLD_OID_HEX + 1];
     struct bld_service *svcs = NULL;
+    struct bld_call call = {0};
     struct slice repo, ref;
-    char *url, *gitref = NULL;
     size_t n = 0;
     int rc_;
 
     (void)parent;
+    if (c->g->bld == NULL)
+        return err_set(err, ERR_UNAVAILABLE, "the builder does not run in this process");
     if ((rc_ = gw_api_text(rc, NULL, "repository", "repository", URL_MAX, false, &repo, err)) < 0 ||
-        (rc_ = gw_api_text(rc, NULL, "gitRef", "gitRef", REF_MAX, true, &ref, err)) < 0)
+        (rc_ = gw_api_text(rc, NULL, "gitRef", "gitRef", REF_MAX, true, &ref, err)) < 0 ||
+        (rc_ = gw_internal_token(c, a, c->workspace, c->role, &call.token, err)) < 0)
         return rc_;
-    url = arena_strndup(a, repo.ptr, repo.len);
-    if (ref.ptr != NULL)
-        gitref = arena_strndup(a, ref.ptr, ref.len);
-    if (url == NULL || (ref.ptr != NULL && gitref == NULL))
+    call.url = arena_strndup(a, repo.ptr, repo.len);
+    call.ref = ref.ptr ? arena_strndup(a, ref.ptr, ref.len) : NULL;
+    if (call.url == NULL || (ref.ptr != NULL && call.ref == NULL))
         return err_set(err, ERR_LIMIT, "detectServices: out of request memory");
-    if ((rc_ = source_allowed(c->g->data_dir, url, err)) < 0 ||
-        (rc_ = scratch_dir(c->g, dir, err)) < 0)
-        return rc_;
-    snprintf(src, sizeof(src), "%s/src", dir);
-    rc_ = bld_clone(url, gitref, src, commit, err);
-    if (rc_ == 0)
-        rc_ = bld_detect(src, a, &svcs, &n, err);
-    if (file_remove_tree(dir, &(struct err){0}) < 0)
-        LOG_WARN(&detect_log, "gateway.detect_cleanup_failed", LF_STR("dir", dir));
-    if (rc_ == ERR_UNAVAILABLE || rc_ == ERR_NOTFOUND) /* what the user gave is wrong */
-        err->code = rc_ = rc_ == ERR_UNAVAILABLE ? ERR_INVALID : ERR_NOTFOUND;
+    rc_ = bld_detect_services(c->g->bld, &call, a, &svcs, &n, err);
+    if (rc_ == ERR_UNAVAILABLE) /* the source cannot be fetched: what the user gave is wrong */
+        err->code = rc_ = ERR_INVALID;
+    if (rc_ == ERR_INVALID) /* name the argument */
+        err_wrap(err, "repository");
     return rc_ < 0 ? rc_ : detected_list(rc, svcs, n, out, err);
 }
 

@@ -30,16 +30,14 @@ static void claim_set(char claim[AUTH_CLAIM_MAX], const char *v)
         memcpy(claim, v, strlen(v) + 1);
 }
 
-int gw_pkg_call(struct gw_caller *c, struct arena *a, const char *ws, enum gw_role role,
-                const char *project_id, struct pkg_call *out, struct err *err)
+int gw_internal_token(struct gw_caller *c, struct arena *a, const char *ws, enum gw_role role,
+                      struct slice *out, struct err *err)
 {
     struct auth_claims cl = {0};
     struct sbuf tok = SBUF_INIT(4096);
     char *t;
     int rc;
 
-    if (c->g->pkg == NULL)
-        return err_set(err, ERR_UNAVAILABLE, "the packager does not run in this process");
     snprintf(cl.iss, sizeof(cl.iss), "%s", c->g->issuer);
     snprintf(cl.sub, sizeof(cl.sub), "%s", c->user.id);
     snprintf(cl.ws, sizeof(cl.ws), "%s", ws);
@@ -50,11 +48,18 @@ int gw_pkg_call(struct gw_caller *c, struct arena *a, const char *ws, enum gw_ro
     t = rc == 0 ? arena_strndup(a, tok.buf, tok.len) : NULL;
     if (rc == 0 && t == NULL)
         rc = err_set(err, ERR_LIMIT, "out of request memory");
-    *out = (struct pkg_call){.token = {t, tok.len},
-                             .workspace_slug = ws,
-                             .project_id = project_id}; /* the packager knows its name */
+    *out = (struct slice){t, t ? tok.len : 0};
     sbuf_release(&tok);
     return rc;
+}
+
+int gw_pkg_call(struct gw_caller *c, struct arena *a, const char *ws, enum gw_role role,
+                const char *project_id, struct pkg_call *out, struct err *err)
+{
+    *out = (struct pkg_call){.workspace_slug = ws, .project_id = project_id};
+    if (c->g->pkg == NULL)
+        return err_set(err, ERR_UNAVAILABLE, "the packager does not run in this process");
+    return gw_internal_token(c, a, ws, role, &out->token, err);
 }
 
 /* The call for project <id> of the caller's active workspace. */

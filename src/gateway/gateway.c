@@ -278,6 +278,11 @@ void gw_set_pkg(struct gw *g, struct pkg *p)
     g->pkg = p;
 }
 
+void gw_set_bld(struct gw *g, struct bld_svc *b)
+{
+    g->bld = b;
+}
+
 int gw_new(const struct gw_deps *d, struct gw **out, struct err *err)
 {
     struct gw *g;
@@ -291,7 +296,6 @@ int gw_new(const struct gw_deps *d, struct gw **out, struct err *err)
     g->store = d->store;
     g->workers = d->workers;
     g->flow = d->flow;
-    g->data_dir = d->data_dir ? xstrdup(d->data_dir) : NULL;
     g->reg = d->reg;
     atomic_init(&g->flow_waiters, 0);
     g->issuer = xstrdup(d->issuer);
@@ -338,7 +342,6 @@ void gw_free(struct gw *g)
     auth_keyring_free(g->ring);
     free(g->login_limit);
     free(g->issuer);
-    free(g->data_dir);
     free(g);
 }
 

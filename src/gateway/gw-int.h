@@ -370,7 +370,9 @@ struct gw {
      * (projects, /git, /api/eject) answers 503. */
     struct pkg *pkg;
     atomic_uint git_running; /* git http-backend runs on the pool now (http-git.c) */
-    char *data_dir;          /* owned; NULL when not given (tests): clones then use $TMPDIR */
+    /* The builder (gw_set_bld()), borrowed; NULL: it does not run here (detectServices
+     * answers UNAVAILABLE). */
+    struct bld_svc *bld;
 };
 
 /* One bucket packed in 64 bits: 40 bits of (time of the last take in ms + 1), 24 bits of tokens
@@ -568,9 +570,12 @@ extern const size_t gw_api_projects_nbinds;
 extern const struct gw_field_bind gw_api_builds_binds[];
 extern const size_t gw_api_builds_nbinds;
 
-/* A packager call as the caller (api-projects.c): an internal token naming the user, <ws> and
- * <role> there, in <a>, for project <project_id> (may be NULL). ERR_UNAVAILABLE when the
- * packager does not run in this process. */
+/* An internal token for a call to another service as the caller (api-projects.c): it names
+ * the user (id, name, email), <ws> and <role> there; in <a>. */
+int gw_internal_token(struct gw_caller *c, struct arena *a, const char *ws, enum gw_role role,
+                      struct slice *out, struct err *err) APP_MUST_CHECK;
+/* A packager call as the caller, for project <project_id> (may be NULL). ERR_UNAVAILABLE when
+ * the packager does not run in this process. */
 struct pkg_call;
 int gw_pkg_call(struct gw_caller *c, struct arena *a, const char *ws, enum gw_role role,
                 const char *project_id, struct pkg_call *out, struct err *err) APP_MUST_CHECK;

@@ -194,16 +194,12 @@ int pkg_repo_path(const char *root, struct slice workspace_id, struct slice proj
 
 int pkg_mkdir_parents(const char *path, struct err *err)
 {
-    char *p = xstrdup(path);
+    char *p = xstrdup(path), *slash = strrchr(p, '/');
     int rc = 0;
 
-    for (char *s = strchr(p + 1, '/'); s != NULL; s = strchr(s + 1, '/')) {
-        *s = '\0';
-        if (mkdir(p, 0700) != 0 && errno != EEXIST) {
-            rc = err_set(err, err_from_errno(errno), "mkdir %s: %s", p, strerror(errno));
-            break;
-        }
-        *s = '/';
+    if (slash != NULL && slash != p) {
+        *slash = '\0';
+        rc = file_mkdirs(p, 0700, -1, err);
     }
     free(p);
     return rc;

@@ -46,18 +46,6 @@ static const char *clean_path(const char *p, bool *bad)
     return p;
 }
 
-static int mkdirs(char *path)
-{
-    for (char *s = strchr(path + 1, '/'); s != NULL; s = strchr(s + 1, '/')) {
-        *s = '\0';
-        int r = mkdir(path, 0755);
-        *s = '/';
-        if (r != 0 && errno != EEXIST)
-            return -1;
-    }
-    return mkdir(path, 0755) == 0 || errno == EEXIST ? 0 : -1;
-}
-
 /* ".wh.<name>" becomes a 0:0 character device <name>; ".wh..wh..opq" marks its directory
  * opaque. Both as overlayfs expects in a lowerdir. */
 static int whiteout(const char *dir, const char *rel, struct err *err)
@@ -69,8 +57,8 @@ static int whiteout(const char *dir, const char *rel, struct err *err)
     base = base != NULL ? base + 1 : rel;
     if (snprintf(path, sizeof(path), "%s/%.*s", dir, (int)dlen, rel) >= (int)sizeof(path))
         return err_set(err, ERR_LIMIT, "layer path too long");
-    if (mkdirs(path) != 0)
-        return err_set(err, ERR_IO, "%s: %s", path, strerror(errno));
+    if (file_mkdirs(path, 0755, -1, err) < 0)
+        return err->code;
     if (strcmp(base, WH_OPAQUE) == 0) {
         if (setxattr(path, OPAQUE_XA, "y", 1, 0) != 0)
             return err_set(err, ERR_IO, "%s: opaque: %s", path, strerror(errno));

@@ -98,21 +98,6 @@ static int runc(const struct rt *rt, const char *const *args, struct sbuf *out)
     return rt_run(argv, out);
 }
 
-static int mkdir_p(const char *path, unsigned mode, struct err *err)
-{
-    char buf[RT_PATH_MAX];
-
-    snprintf(buf, sizeof(buf), "%s", path);
-    for (char *s = strchr(buf + 1, '/'); s != NULL; s = strchr(s + 1, '/')) {
-        *s = '\0';
-        (void)mkdir(buf, 0755);
-        *s = '/';
-    }
-    if (mkdir(buf, mode) != 0 && errno != EEXIST)
-        return err_set(err, err_from_errno(errno), "%s: %s", path, strerror(errno));
-    return 0;
-}
-
 static bool find_runc(char *out, size_t max)
 {
     const char *path = getenv("PATH");
@@ -153,13 +138,13 @@ int rt_new(const struct rt_opts *opts, struct rt **out, struct err *err)
     rt->log_max_bytes = opts->log_max_bytes != 0 ? opts->log_max_bytes : 8u << 20;
     rt->log_files = opts->log_files != 0 ? opts->log_files : 3;
     rt->force_copy = opts->force_copy;
-    rc = mkdir_p(rt->root, 0700, err);
+    rc = file_mkdirs(rt->root, 0700, -1, err);
     for (size_t i = 0; rc == 0 && i < ARRAY_LEN(subs); i++) {
         snprintf(dir, sizeof(dir), "%s/%s", rt->root, subs[i]);
-        rc = mkdir_p(dir, 0700, err);
+        rc = file_mkdirs(dir, 0700, -1, err);
     }
     if (rc == 0)
-        rc = mkdir_p(rt->runc_root, 0700, err);
+        rc = file_mkdirs(rt->runc_root, 0700, -1, err);
     if (rc < 0) {
         free(rt);
         return rc;
@@ -616,7 +601,7 @@ static int launch(struct rt *rt, const struct rt_spec *s, const char *dir, struc
     snprintf(runc_log, sizeof(runc_log), "%s/runc.log", dir);
     snprintf(pid_file, sizeof(pid_file), "%s/pid", dir);
     if ((rc = rt_path(rt, "logs", s->id, NULL, log_dir, sizeof(log_dir), err)) < 0 ||
-        (rc = mkdir_p(log_dir, 0700, err)) < 0)
+        (rc = file_mkdirs(log_dir, 0700, -1, err)) < 0)
         return rc;
     snprintf(exit_path, sizeof(exit_path), "%s/exit", log_dir);
     (void)unlink(exit_path); /* an earlier container of this id */

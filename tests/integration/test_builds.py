@@ -64,12 +64,12 @@ def bad_sources_get_clear_errors(t):
             t.eq(body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", body)
             # slipway's own repositories are not a source, whatever path reaches them
             data = os.path.join(s.dir, "data")
-            for r in ("file://" + data, data + "/../data/", "file://" + data + "/tmp/../"):
+            for r in ("file://" + data, data + "/../data/", "file://" + data + "/registry/../"):
                 _, body = gql_raw(s, Q, {"r": r}, token=token)
                 t.eq(body["errors"][0]["extensions"]["code"], "FORBIDDEN", body)
             _, body = gql_raw(s, Q, {"r": src})
             t.eq(body["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", body)
-            t.eq(os.listdir(os.path.join(data, "tmp")), [])  # every clone was removed
+            t.eq(os.listdir(os.path.join(data, "builder", "tmp")), [])  # every clone was removed
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
