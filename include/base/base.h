@@ -11,6 +11,7 @@
  *   id      time-ordered ids (UUIDv7)
  *   ev      one event loop per thread; other threads reach it only through ev_post()
  *   pool    worker threads for blocking work, completion posted back to the caller's loop
+ *   proc    child processes started in a process group of their own
  *   metrics Prometheus counters, gauges and histograms with a text renderer
  */
 #ifndef SLIPWAY_BASE_H
@@ -24,6 +25,7 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/types.h>
 
 #define APP_MUST_CHECK   __attribute__((warn_unused_result))
 #define APP_PRINTF(f, a) __attribute__((format(printf, f, a)))
@@ -236,6 +238,9 @@ int file_write_atomic(const char *path, const void *data, size_t len, unsigned m
  * ERR_FORBIDDEN when others may read it. */
 int file_secret_load(const char *path, unsigned char *key, size_t len,
                      struct err *err) APP_MUST_CHECK;
+/* Appends the whole file <path> (not through a symbolic link) to <out>: ERR_LIMIT naming the
+ * file when it passes <out>'s max, the errno's code (ERR_NOTFOUND for a missing one) else. */
+int file_read(const char *path, struct sbuf *out, struct err *err) APP_MUST_CHECK;
 /* mkdir -p <path>: creates it and the directories above it that are missing, each new one with
  * <mode> and, when <owner> is not negative, owned by <owner>:<owner>. 0 when it exists. */
 int file_mkdirs(const char *path, unsigned mode, int owner, struct err *err) APP_MUST_CHECK;
@@ -479,6 +484,22 @@ void pool_free(struct pool *p);
 void pool_run(struct pool *p, pool_work_fn *work, pool_done_fn *done, void *arg);
 unsigned pool_threads(const struct pool *p);
 size_t pool_queued(struct pool *p);
+
+/* ---------------------------------------------------------------- proc */
+
+/* A child for proc_spawn(). */
+struct proc_spec {
+    const char *path;        /* the program: no PATH search */
+    const char *const *argv; /* NULL-terminated */
+    const char *const *env;  /* NULL-terminated "K=V": the child's whole environment */
+    int fds[3];              /* become the child's 0, 1 and 2; -1: /dev/null */
+};
+
+/* Starts <s> in a process group of its own (kill(-pid) ends it and all it started), with no
+ * signal blocked and every signal at its default action (slipway ignores SIGPIPE; a child
+ * must not), and nothing open but 0, 1 and 2. *pid is the child, for the caller to wait for.
+ * Any thread. The ERR_* of errno, "cannot start <path>: <why>", when it could not start. */
+int proc_spawn(const struct proc_spec *s, pid_t *pid, struct err *err) APP_MUST_CHECK;
 
 /* ---------------------------------------------------------------- metrics */
 

@@ -240,7 +240,8 @@ struct bld_build_result {
  * sandbox's ("build needed more than N MiB", "build started too many processes (limit N)",
  * ERR_TIMEOUT, ERR_CANCELLED); ERR_INVALID "<cmd> failed (exit N)" when an install or build step
  * fails (its output is in the log); ERR_INVALID for a bad request or an app that cannot be
- * built (a Dockerfile: not supported here); those of bld_base_rootfs(), the oci_*() calls and
+ * built (a Dockerfile whose FROM is not a local base: docs/builds.md, "Dockerfiles"); those of
+ * bld_base_rootfs(), buildah, the oci_*() calls and
  * the disk. Messages never hold a password. */
 int bld_build(const struct bld_build_req *req, const struct bld_build_hooks *hooks,
               struct bld_build_result *res, struct err *err) APP_MUST_CHECK;

@@ -45,6 +45,71 @@ enum rt_rootfs_kind { RT_ROOTFS_OVERLAY, RT_ROOTFS_COPY };
  * leading out of the layer are refused (ERR_INVALID). Safe to call from several threads. */
 int rt_layers_unpack(struct rt *rt, const struct oci_image *img, struct err *err) APP_MUST_CHECK;
 
+/* libarchive's handles (<archive.h>, <archive_entry.h>). */
+struct archive;
+struct archive_entry;
+
+/* Decides one entry of an archive being extracted: rewrites its path (and hard link target)
+ * to where it goes on disk (archive_entry_copy_pathname()) and returns 0 to write it there, 1
+ * to skip it, or a negative ERR_* with <err> saying why to stop. */
+typedef int rt_entry_fn(void *arg, struct archive_entry *e, struct err *err);
+
+/* Writes each entry of <in> that <fn> lets through, data included, to <disk> (an
+ * archive_write_disk_new() with its options set): what unpacks an image layer here and a
+ * Debian package's data in the builder's base images. Stops at the first error: <fn>'s,
+ * ERR_IO "<name>: <path>: <why>" when writing fails, <read_code> "<name>: <why>" when <in>
+ * cannot be read on. Leaves closing <disk> (which sets directory times) to the caller. */
+int rt_archive_extract(struct archive *in, struct archive *disk, rt_entry_fn *fn, void *arg,
+                       const char *name, int read_code, struct err *err) APP_MUST_CHECK;
+
+/* ---------------------------------------------------------------- runc bundles (config.c) */
+
+/* A host path bound into a container (rbind, nosuid, nodev; read-only unless <writable>). */
+struct rt_bind {
+    const char *host_path;
+    const char *path; /* inside the container */
+    bool writable;
+};
+
+/* What differs between the runc containers slipway makes: the apps of rt_start() and the
+ * builder's sandbox (bld_sandbox_run()). The rest is the same for both and fixed: no
+ * capabilities, no new privileges, a read-only root, /proc, a small /dev, /dev/pts, /dev/shm,
+ * a read-only /sys and a /tmp tmpfs, every device denied but the ones runc always adds, IPC,
+ * UTS and mount namespaces of their own, the kernel's information files masked or read-only.
+ * Strings are borrowed for the call. */
+struct rt_config {
+    const char *rootfs; /* root.path, mounted read-only */
+    const char *hostname;
+    unsigned uid, gid;
+    const char *const *argv; /* argc strings */
+    size_t argc;
+    const char *const *env; /* envc "K=V" strings: the process's whole environment */
+    size_t envc;
+    const char *cwd;
+    uint64_t nofile;             /* RLIMIT_NOFILE, soft and hard */
+    bool no_core;                /* RLIMIT_CORE 0: no core dumps */
+    int oom_score_adj;           /* 0: the one runc inherits */
+    uint64_t tmp_bytes;          /* the size of the /tmp tmpfs */
+    const struct rt_bind *binds; /* mounted after the fixed mounts, in order */
+    size_t n_binds;
+    uint64_t memory_bytes; /* RAM and swap together; 0: no limit */
+    uint64_t cpu_quota_us; /* per cpu_period_us (0: 100000); 0: no limit */
+    uint64_t cpu_period_us;
+    uint32_t pids_max; /* 0: no limit */
+    const char *cgroups_path;
+    bool pid_ns;            /* a PID namespace of its own */
+    bool net_ns;            /* a network namespace: netns_path's, or (NULL) a new one */
+    const char *netns_path; /* "/proc/N/ns/net" */
+};
+
+/* Appends <c> as runc's config.json (OCI runtime spec 1.0.2) to <out>; out->err is set when
+ * it did not fit. */
+void rt_config_render(const struct rt_config *c, struct sbuf *out);
+/* The last message runc wrote to <bundle>/runc.log (given as `runc --log … --log-format json`)
+ * into <out>, at most 150 bytes of it: why a container did not start. "see runc's log" when
+ * there is none. */
+void rt_runc_log_msg(const char *bundle, char *out, size_t max);
+
 /* ---------------------------------------------------------------- containers (run.c) */
 
 struct rt_spec {
@@ -133,6 +198,12 @@ struct rt_usage {
 };
 /* <id>'s use from its cgroup. ERR_NOTFOUND when it does not run. */
 int rt_usage(struct rt *rt, const char *id, struct rt_usage *out, struct err *err) APP_MUST_CHECK;
+
+/* The number in the cgroup file <dir>/<file> after "<key> " (a line of memory.events,
+ * pids.events, cpu.stat …), or its first number when <key> is NULL (memory.current,
+ * memory.peak …). 0 when the file or the key is missing: counters of the cgroup version the
+ * host does not run read as 0, so callers try v1's file and then v2's. */
+uint64_t rt_cg_read(const char *dir, const char *file, const char *key);
 
 /* Appends slipway_container_cpu_seconds_total{container="<id>"} and
  * slipway_container_memory_bytes{container="<id>"} for every running container to <out>, in

@@ -189,3 +189,20 @@ int file_mkdirs(const char *path, unsigned mode, int owner, struct err *err)
     free(buf);
     return rc;
 }
+
+int file_read(const char *path, struct sbuf *out, struct err *err)
+{
+    char buf[8192];
+    ssize_t got;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+
+    if (fd < 0)
+        return err_set(err, err_from_errno(errno), "%s: %s", path, strerror(errno));
+    while ((got = read(fd, buf, sizeof(buf))) > 0 || (got < 0 && errno == EINTR))
+        if (got > 0)
+            sbuf_put(out, buf, (size_t)got);
+    close(fd);
+    if (got < 0)
+        return err_set(err, ERR_IO, "%s: %s", path, strerror(errno));
+    return out->err ? err_set(err, ERR_LIMIT, "%s is too large", path) : 0;
+}

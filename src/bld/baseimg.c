@@ -34,6 +34,7 @@
 
 #include "base/base.h"
 #include "bld/bld-int.h"
+#include "rt/rt.h"
 
 #define FORMAT_LINE  "slipway-base-rootfs 2\n" /* change when the finishing steps change */
 #define OUT_MAX      (8u << 20)                /* apt's output for the largest set is ~200 KiB */
@@ -504,9 +505,18 @@ static bool path_skipped(const char *p)
     return false;
 }
 
-static int entry_prepare(struct archive_entry *e, const char *root, struct sbuf *tmp)
+/* Where the entries of one package's data go. */
+struct placing {
+    const char *root; /* the root filesystem */
+    const char *deb;  /* for errors */
+    struct sbuf tmp;  /* the merged path */
+};
+
+/* An rt_entry_fn: puts <e> under the root, usrmerged, or skips it. */
+static int entry_prepare(void *arg, struct archive_entry *e, struct err *err)
 {
-    const char *p = merged_path(archive_entry_pathname(e), tmp), *link;
+    struct placing *pl = arg;
+    const char *p = merged_path(archive_entry_pathname(e), &pl->tmp), *link;
     char full[PATH_MAX];
     mode_t type = archive_entry_filetype(e);
 
@@ -514,58 +524,27 @@ static int entry_prepare(struct archive_entry *e, const char *root, struct sbuf 
         return 1;
     if (type != AE_IFREG && type != AE_IFDIR && type != AE_IFLNK)
         return 1; /* packages ship no devices or fifos; skip any rather than trust them */
-    if ((size_t)snprintf(full, sizeof(full), "%s/%s", root, p) >= sizeof(full))
-        return ERR_LIMIT;
+    if ((size_t)snprintf(full, sizeof(full), "%s/%s", pl->root, p) >= sizeof(full))
+        return err_set(err, ERR_LIMIT, "%s: a path is too long", pl->deb);
     archive_entry_copy_pathname(e, full);
     link = archive_entry_hardlink(e);
     if (link != NULL) {
-        p = merged_path(link, tmp);
-        if (p == NULL || (size_t)snprintf(full, sizeof(full), "%s/%s", root, p) >= sizeof(full))
-            return ERR_LIMIT;
+        p = merged_path(link, &pl->tmp);
+        if (p == NULL || (size_t)snprintf(full, sizeof(full), "%s/%s", pl->root, p) >= sizeof(full))
+            return err_set(err, ERR_LIMIT, "%s: a path is too long", pl->deb);
         archive_entry_copy_hardlink(e, full);
     }
     archive_entry_set_perm(e, archive_entry_perm(e) & 01777); /* no setuid or setgid */
     return 0;
 }
 
-static int copy_data(struct archive *in, struct archive *disk)
-{
-    const void *buf;
-    size_t len;
-    la_int64_t off;
-    int r;
-
-    while ((r = archive_read_data_block(in, &buf, &len, &off)) == ARCHIVE_OK)
-        if (archive_write_data_block(disk, buf, len, off) < ARCHIVE_OK)
-            return ARCHIVE_FATAL;
-    return r == ARCHIVE_EOF ? ARCHIVE_OK : r;
-}
-
 static int unpack_data(struct archive *in, struct archive *disk, const char *root, const char *deb,
                        struct err *err)
 {
-    struct archive_entry *e;
-    struct sbuf tmp = SBUF_INIT(PATH_MAX);
-    int r, rc = 0;
+    struct placing pl = {root, deb, SBUF_INIT(PATH_MAX)};
+    int rc = rt_archive_extract(in, disk, entry_prepare, &pl, deb, ERR_IO, err);
 
-    while (rc == 0 && (r = archive_read_next_header(in, &e)) == ARCHIVE_OK) {
-        int prep = entry_prepare(e, root, &tmp);
-        if (prep > 0)
-            continue;
-        if (prep < 0) {
-            rc = err_set(err, ERR_LIMIT, "%s: a path is too long", deb);
-            break;
-        }
-        r = archive_write_header(disk, e);
-        if (r == ARCHIVE_OK && archive_entry_size(e) > 0)
-            r = copy_data(in, disk);
-        if (r < ARCHIVE_WARN)
-            rc = err_set(err, ERR_IO, "%s: %s: %s", deb, archive_entry_pathname(e),
-                         archive_error_string(disk) ? archive_error_string(disk) : "?");
-    }
-    if (rc == 0 && r != ARCHIVE_EOF)
-        rc = err_set(err, ERR_IO, "%s: %s", deb, archive_error_string(in));
-    sbuf_release(&tmp);
+    sbuf_release(&pl.tmp);
     return rc;
 }
 

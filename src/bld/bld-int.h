@@ -132,9 +132,9 @@ struct bld_plan {
 
 /* The plan for <s> found in the app directory <app>, which is read for requirements.txt (an app
  * whose requirements name nothing needs no install) and package.json (the runtime image has no
- * npm: "npm start" becomes the start script itself, copied into <a>). ERR_INVALID for a
- * Dockerfile (not supported here), a Procfile of unknown language, an app with no start
- * command. */
+ * npm: "npm start" becomes the start script itself, copied into <a>; a Dockerfile app is
+ * planned for buildah, dockerfile.c). ERR_INVALID for a Procfile of unknown language or an app
+ * with no start command. */
 int bld_build_plan(struct arena *a, const char *app, const struct bld_service *s,
                    struct bld_plan *p, struct err *err) APP_MUST_CHECK;
 
@@ -150,5 +150,58 @@ void bld_build_key(const char *commit, const struct bld_service *s, const char *
  * ([a-z0-9]+ joined by '.', '_', '__' or runs of '-'), at most 63 bytes. Such a name is also
  * one safe path component (no '/', never "." or ".."), which the cache directories rely on. */
 bool bld_name_valid(const char *s);
+
+/* ---------------------------------------------------------------- dockerfile */
+
+/* A local base a Dockerfile may start from (docs/builds.md, "Dockerfiles"): "slipway/<runtime>"
+ * is a runtime image, "slipway/<runtime>-build" its build image; both are bld_base_rootfs()'s. */
+struct bld_dockerfile_base {
+    const char *runtime; /* "node", "python", "go", "static": static strings */
+    bool build;
+};
+#define BLD_DOCKERFILE_BASES_MAX 8
+
+/* Checks each image the Dockerfile <text> names (FROM, COPY --from): scratch, an earlier
+ * stage, or a local base. *count bases go to <out>, each once, in order of first use.
+ * ERR_INVALID "Dockerfile line N: …" for any other image (no registry is reachable) or a
+ * variable in its name; never reads past <text>. */
+int bld_dockerfile_bases(struct slice text, struct bld_dockerfile_base *out, size_t *count,
+                         struct err *err) APP_MUST_CHECK;
+
+/* Gives the rootfs (valid for the build) and key of a base, as bld_base_rootfs() would. */
+typedef int bld_base_fn(void *arg, const char *runtime, bool build, const char **rootfs,
+                        char key[BLD_BASE_KEY_HEX + 1], struct err *err);
+
+/* One Dockerfile build; everything is borrowed for the call. */
+struct bld_dockerfile_job {
+    const char *context;    /* the app directory, holding "Dockerfile" */
+    const char *cache_dir;  /* the project's: buildah's storage is <cache_dir>/buildah */
+    const char *base_cache; /* base layouts for buildah go to <base_cache>/dockerfile */
+    const char *work_dir;   /* scratch: buildah's run state and temporary files */
+    const char *layout_dir; /* the image layout the image goes to, under <tag> */
+    const char *tag;
+    const char *source, *revision; /* labels: the URL (no password) and the commit */
+    uint64_t memory_bytes, cpu_quota_us, cpu_period_us;
+    uint32_t pids_max;
+    uint64_t deadline_ms, wall_ms; /* time_mono_ms() to stop at (0: none), and the limit */
+    enum oci_compression compression;
+    bld_base_fn *base;
+    void *base_arg;
+    void (*line)(void *arg, struct slice line); /* each line of buildah's output; may be NULL */
+    void *line_arg;
+    const _Atomic bool *cancel; /* polled every 50 ms; may be NULL */
+};
+
+/* The key of the Dockerfile's bases (SHA-256 over their base keys), checking its images as
+ * bld_dockerfile_bases() does. Goes into the build key, so a new base builds again. */
+int bld_dockerfile_key(const struct bld_dockerfile_job *j, char key[BLD_BASE_KEY_HEX + 1],
+                       struct err *err) APP_MUST_CHECK;
+
+/* Builds the Dockerfile with buildah into j->layout_dir under j->tag; <digest> gets the
+ * manifest's. Errors: as bld_dockerfile_bases(); ERR_INVALID "Dockerfile build failed: <what
+ * buildah said>"; ERR_LIMIT "build needed more than N MiB" or "… too many processes (limit
+ * N)"; ERR_TIMEOUT; ERR_CANCELLED; ERR_UNAVAILABLE when buildah is missing. */
+int bld_dockerfile_build(const struct bld_dockerfile_job *j, char digest[OCI_DIGEST_SIZE],
+                         struct err *err) APP_MUST_CHECK;
 
 #endif

@@ -91,24 +91,6 @@ static const char *path_of(struct bctx *c, const char *dir, const char *name)
     return arena_printf(c->a, "%s/%s", dir, name);
 }
 
-/* Reads the whole (small) file <path> into <out>. ERR_NOTFOUND when missing. */
-static int read_file(const char *path, struct sbuf *out, struct err *err)
-{
-    char buf[8192];
-    ssize_t got;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-
-    if (fd < 0)
-        return err_set(err, err_from_errno(errno), "%s: %s", path, strerror(errno));
-    while ((got = read(fd, buf, sizeof(buf))) > 0 || (got < 0 && errno == EINTR))
-        if (got > 0)
-            sbuf_put(out, buf, (size_t)got);
-    close(fd);
-    if (got < 0)
-        return err_set(err, ERR_IO, "%s: %s", path, strerror(errno));
-    return out->err ? err_set(err, ERR_LIMIT, "%s is too large", path) : 0;
-}
-
 static bool exists(const char *path)
 {
     struct stat st;
@@ -199,7 +181,7 @@ static int python_plan(const char *app, struct bld_plan *p, struct err *err)
     p->runtime = p->build_runtime = "python";
     snprintf(path, sizeof(path), "%s/requirements.txt", app);
     if (p->install != NULL && strcmp(p->install, "pip install -r requirements.txt") == 0 &&
-        read_file(path, &text, &(struct err){0}) == 0) {
+        file_read(path, &text, &(struct err){0}) == 0) {
         rc = bld_requirements_parse(sbuf_slice(&text), count_name, &n, err);
         if (rc < 0)
             err_wrap(err, "requirements.txt");
@@ -236,7 +218,7 @@ static int node_start(struct arena *a, const char *app, struct bld_plan *p, stru
     if (!is_run)
         return 0;
     snprintf(path, sizeof(path), "%s/package.json", app);
-    rc = read_file(path, &text, err);
+    rc = file_read(path, &text, err);
     if (rc == 0)
         rc = json_read_object(sbuf_slice(&text), BLD_READ_MAX, 64, &pkg, err);
     scripts = pkg ? json_object_get(pkg, "scripts") : NULL;
@@ -261,11 +243,10 @@ int bld_build_plan(struct arena *a, const char *app, const struct bld_service *s
                            .start = nonempty(s->start_cmd),
                            .static_dir = nonempty(s->static_dir),
                            .port = s->port > 0 ? s->port : 8080};
-    if (strcmp(prov, "dockerfile") == 0)
-        return err_set(err, ERR_INVALID,
-                       "%s: Dockerfile builds are not supported here (they need buildah); "
-                       "remove the Dockerfile or set \"provider\" in slipway.json",
-                       s->context_path);
+    if (strcmp(prov, "dockerfile") == 0) {
+        p->runtime = "dockerfile"; /* buildah builds it: bld_dockerfile_build() */
+        return 0;
+    }
     if (strcmp(prov, "go") == 0) {
         p->runtime = "go";
         p->build_runtime = "go";
@@ -407,7 +388,7 @@ static int base_get(struct bctx *c, const char *runtime, bool build, const char 
         arena_printf(c->a, "%s/keys/%s%s", c->req->base_cache, runtime, build ? "-build" : "");
     if (memo_path == NULL)
         return err_set(err, ERR_LIMIT, "out of memory");
-    if (read_file(memo_path, &memo, &(struct err){0}) == 0 &&
+    if (file_read(memo_path, &memo, &(struct err){0}) == 0 &&
         sscanf(memo.buf, "%63s %64s %1023s", want_sig, key, path) == 3 &&
         strcmp(sig, want_sig) == 0 && strlen(key) == BLD_BASE_KEY_HEX && exists(path)) {
         sbuf_release(&memo);
@@ -432,8 +413,56 @@ static int base_get(struct bctx *c, const char *runtime, bool build, const char 
     return rc;
 }
 
+static int dockerfile_base(void *arg, const char *runtime, bool build, const char **rootfs,
+                           char key[BLD_BASE_KEY_HEX + 1], struct err *err)
+{
+    return base_get(arg, runtime, build, rootfs, key, err);
+}
+
+static bool is_dockerfile(const struct bctx *c)
+{
+    return strcmp(c->plan.runtime, "dockerfile") == 0;
+}
+
+/* A Dockerfile app's build, for bld_dockerfile_key() and bld_dockerfile_build(). */
+static struct bld_dockerfile_job *dockerfile_job(struct bctx *c, struct bld_dockerfile_job *j,
+                                                 struct sbuf *shown)
+{
+    const struct bld_build_req *r = c->req;
+
+    bld_url_redact(r->url ? r->url : "", shown); /* no password in the image's labels */
+    *j = (struct bld_dockerfile_job){.context = c->app,
+                                     .cache_dir = c->cache,
+                                     .base_cache = r->base_cache,
+                                     .work_dir = r->work_dir,
+                                     .layout_dir = c->res->layout_dir,
+                                     .tag = c->res->tag,
+                                     .source = shown->buf,
+                                     .revision = c->res->commit,
+                                     .memory_bytes = r->memory_bytes,
+                                     .cpu_quota_us = r->cpu_quota_us,
+                                     .cpu_period_us = r->cpu_period_us,
+                                     .pids_max = r->pids_max,
+                                     .deadline_ms = c->deadline_ms,
+                                     .wall_ms = r->wall_ms,
+                                     .compression = r->compression,
+                                     .base = dockerfile_base,
+                                     .base_arg = c,
+                                     .line = c->hooks ? c->hooks->line : NULL,
+                                     .line_arg = c->hooks ? c->hooks->arg : NULL,
+                                     .cancel = c->hooks ? c->hooks->cancel : NULL};
+    return j;
+}
+
 static int bases(struct bctx *c, struct err *err)
 {
+    if (is_dockerfile(c)) {
+        struct bld_dockerfile_job j;
+        struct sbuf shown = SBUF_INIT(2048);
+        int rc = bld_dockerfile_key(dockerfile_job(c, &j, &shown), c->run_key, err);
+        sbuf_release(&shown);
+        return rc;
+    }
     int rc = base_get(c, c->plan.runtime, false, &c->run_root, c->run_key, err);
 
     if (rc == 0 && c->plan.build_runtime != NULL)
@@ -481,7 +510,7 @@ static int deps_key(struct bctx *c, char out[BLD_BASE_KEY_HEX + 1], struct err *
         struct err e = {0};
 
         snprintf(path, sizeof(path), "%s/%s", c->app, f);
-        if (read_file(path, &text, &e) == 0) {
+        if (file_read(path, &text, &e) == 0) {
             hash_str(&h, f);
             hash_put(&h, text.buf, text.len);
         } else if (e.code != ERR_NOTFOUND) {
@@ -511,7 +540,7 @@ static bool layer_load(const char *path, const char *store, struct oci_layer *l)
     bool ok;
 
     memset(l, 0, sizeof(*l));
-    ok = read_file(path, &text, &(struct err){0}) == 0 &&
+    ok = file_read(path, &text, &(struct err){0}) == 0 &&
          sscanf(text.buf, "%63s %71s %" SCNu64 " %71s", l->blob.media_type, l->blob.digest,
                 &l->blob.size, l->diff_id) == 4 &&
          oci_digest_valid(slice_from_cstr(l->blob.digest));
@@ -836,7 +865,7 @@ static bool hit_check(struct bctx *c, const char *record)
     char digest[OCI_DIGEST_SIZE] = "";
     bool ok = false;
 
-    if (read_file(record, &text, &(struct err){0}) == 0 && sscanf(text.buf, "%71s", digest) == 1 &&
+    if (file_read(record, &text, &(struct err){0}) == 0 && sscanf(text.buf, "%71s", digest) == 1 &&
         oci_layout_read(c->a, c->res->layout_dir, c->res->tag, OCI_READ_TRUST_LAYERS, &img,
                         &(struct err){0}) == 0)
         ok = strcmp(img->manifest.digest, digest) == 0;
@@ -853,6 +882,13 @@ static int build_steps(struct bctx *c, struct err *err)
     bool deps = false;
     int rc;
 
+    if (is_dockerfile(c)) {
+        struct bld_dockerfile_job j;
+        struct sbuf shown = SBUF_INIT(2048);
+        rc = bld_dockerfile_build(dockerfile_job(c, &j, &shown), c->res->digest, err);
+        sbuf_release(&shown);
+        return rc;
+    }
     if ((rc = runtime_layer(c, &layers[n++], err)) < 0)
         return rc;
     if ((rc = install(c, &layers[n], &deps, err)) < 0)

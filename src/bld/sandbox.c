@@ -36,6 +36,7 @@
 
 #include "base/base.h"
 #include "bld/bld-int.h"
+#include "rt/rt.h"
 
 #define LINE_CUT      (16u << 10)
 #define POLL_MS       50
@@ -205,194 +206,57 @@ static int mounts_own(struct run *r, struct err *err)
 
 /* ---------------------------------------------------------------- config.json */
 
-static void key_str(struct jw *w, const char *k, const char *v)
+static size_t count(const char *const *v)
 {
-    jw_key(w, k);
-    jw_str(w, v);
+    size_t n = 0;
+
+    while (v[n] != NULL)
+        n++;
+    return n;
 }
 
-static void str_array(struct jw *w, const char *k, const char *const *v, size_t n)
-{
-    jw_key(w, k);
-    jw_arr_begin(w);
-    for (size_t i = 0; i < n; i++)
-        jw_str(w, v[i]);
-    jw_arr_end(w);
-}
-
-static void mount_entry(struct jw *w, const char *dest, const char *type, const char *src,
-                        const char *const *opts, size_t n)
-{
-    jw_obj_begin(w);
-    key_str(w, "destination", dest);
-    key_str(w, "type", type);
-    key_str(w, "source", src);
-    str_array(w, "options", opts, n);
-    jw_obj_end(w);
-}
-
-static void config_process(struct jw *w, const struct bld_sandbox_spec *s, unsigned uid,
-                           unsigned gid)
-{
-    static const char *const default_env[] = {DEFAULT_PATH, "HOME=/workspace", NULL};
-    const char *const *env = s->env != NULL ? s->env : default_env;
-    size_t n;
-
-    jw_key(w, "process");
-    jw_obj_begin(w);
-    jw_key(w, "terminal");
-    jw_bool(w, false);
-    jw_key(w, "user");
-    jw_obj_begin(w);
-    jw_key(w, "uid");
-    jw_uint(w, uid);
-    jw_key(w, "gid");
-    jw_uint(w, gid);
-    jw_obj_end(w);
-    for (n = 0; s->argv[n] != NULL; n++)
-        ;
-    str_array(w, "args", s->argv, n);
-    for (n = 0; env[n] != NULL; n++)
-        ;
-    str_array(w, "env", env, n);
-    key_str(w, "cwd", s->cwd != NULL ? s->cwd : "/workspace");
-    jw_key(w, "capabilities"); /* every set empty: the build holds no capability at all */
-    jw_obj_begin(w);
-    static const char *const sets[] = {"bounding", "effective", "inheritable", "permitted",
-                                       "ambient"};
-    for (size_t i = 0; i < ARRAY_LEN(sets); i++)
-        str_array(w, sets[i], NULL, 0);
-    jw_obj_end(w);
-    jw_key(w, "rlimits");
-    jw_raw(w, SLICE("[{\"type\":\"RLIMIT_NOFILE\",\"hard\":4096,\"soft\":4096},"
-                    "{\"type\":\"RLIMIT_CORE\",\"hard\":0,\"soft\":0}]"));
-    jw_key(w, "noNewPrivileges");
-    jw_bool(w, true);
-    jw_key(w, "oomScoreAdj"); /* when the whole host runs short, builds go first */
-    jw_int(w, 1000);
-    jw_obj_end(w);
-}
-
-static void config_mounts(struct jw *w, const struct bld_sandbox_spec *s, const char *resolv)
-{
-    static const char *const dev[] = {"nosuid", "strictatime", "mode=755", "size=65536k"};
-    static const char *const pts[] = {"nosuid", "noexec", "newinstance", "ptmxmode=0666",
-                                      "mode=0620"};
-    static const char *const shm[] = {"nosuid", "noexec", "nodev", "mode=1777", "size=65536k"};
-    static const char *const sys[] = {"nosuid", "noexec", "nodev", "ro"};
-    static const char *const ro[] = {"rbind", "nosuid", "nodev", "ro"};
-    static const char *const rw[] = {"rbind", "nosuid", "nodev", "rw"};
-    char tmp_size[48];
-    const char *tmp[] = {"nosuid", "nodev", "mode=1777", tmp_size};
-
-    /* Files in /tmp are charged to the build's memory cgroup anyway; the size only makes a
-     * full /tmp fail with ENOSPC rather than with an OOM kill. */
-    snprintf(tmp_size, sizeof(tmp_size), "size=%" PRIu64 "k",
-             (s->memory_bytes != 0 ? s->memory_bytes : (uint64_t)1 << 30) >> 10);
-    jw_key(w, "mounts");
-    jw_arr_begin(w);
-    mount_entry(w, "/proc", "proc", "proc", NULL, 0);
-    mount_entry(w, "/dev", "tmpfs", "tmpfs", dev, ARRAY_LEN(dev));
-    mount_entry(w, "/dev/pts", "devpts", "devpts", pts, ARRAY_LEN(pts));
-    mount_entry(w, "/dev/shm", "tmpfs", "shm", shm, ARRAY_LEN(shm));
-    mount_entry(w, "/sys", "sysfs", "sysfs", sys, ARRAY_LEN(sys));
-    mount_entry(w, "/tmp", "tmpfs", "tmpfs", tmp, ARRAY_LEN(tmp));
-    for (size_t i = 0; i < s->n_mounts; i++) {
-        const struct bld_mount *m = &s->mounts[i];
-        mount_entry(w, m->path, "bind", m->host_path, m->writable ? rw : ro, 4);
-    }
-    if (resolv != NULL)
-        mount_entry(w, "/etc/resolv.conf", "bind", resolv, ro, 4);
-    jw_arr_end(w);
-}
-
-static void config_resources(struct jw *w, const struct bld_sandbox_spec *s)
-{
-    jw_key(w, "resources");
-    jw_obj_begin(w);
-    jw_key(w, "devices"); /* runc adds back null, zero, full, tty, random and urandom */
-    jw_raw(w, SLICE("[{\"allow\":false,\"access\":\"rwm\"}]"));
-    if (s->memory_bytes != 0) {
-        jw_key(w, "memory"); /* OCI's swap is memory plus swap: equal means no swap */
-        jw_obj_begin(w);
-        jw_key(w, "limit");
-        jw_uint(w, s->memory_bytes);
-        jw_key(w, "swap");
-        jw_uint(w, s->memory_bytes);
-        jw_obj_end(w);
-    }
-    if (s->cpu_quota_us != 0) {
-        jw_key(w, "cpu");
-        jw_obj_begin(w);
-        jw_key(w, "quota");
-        jw_uint(w, s->cpu_quota_us);
-        jw_key(w, "period");
-        jw_uint(w, s->cpu_period_us != 0 ? s->cpu_period_us : 100000);
-        jw_obj_end(w);
-    }
-    if (s->pids_max != 0) {
-        jw_key(w, "pids");
-        jw_obj_begin(w);
-        jw_key(w, "limit");
-        jw_uint(w, s->pids_max);
-        jw_obj_end(w);
-    }
-    jw_obj_end(w);
-}
-
-static void config_linux(struct jw *w, const struct bld_sandbox_spec *s, const char *cgroup_name,
-                         const char *netns)
-{
-    static const char *const masked[] = {
-        "/proc/acpi",          "/proc/asound",     "/proc/kcore",        "/proc/keys",
-        "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",  "/proc/sched_debug",
-        "/proc/scsi",          "/sys/firmware",    "/proc/sysrq-trigger"};
-    static const char *const readonly[] = {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys"};
-    static const char *const ns[] = {"pid", "ipc", "uts", "mount"};
-
-    jw_key(w, "linux");
-    jw_obj_begin(w);
-    config_resources(w, s);
-    key_str(w, "cgroupsPath", cgroup_name);
-    jw_key(w, "namespaces");
-    jw_arr_begin(w);
-    for (size_t i = 0; i < ARRAY_LEN(ns); i++) {
-        jw_obj_begin(w);
-        key_str(w, "type", ns[i]);
-        jw_obj_end(w);
-    }
-    jw_obj_begin(w); /* a path joins the holder's namespace; none makes a new one with lo up */
-    key_str(w, "type", "network");
-    if (netns != NULL)
-        key_str(w, "path", netns);
-    jw_obj_end(w);
-    jw_arr_end(w);
-    str_array(w, "maskedPaths", masked, ARRAY_LEN(masked));
-    str_array(w, "readonlyPaths", readonly, ARRAY_LEN(readonly));
-    jw_obj_end(w);
-}
-
+/* The build's container: rt's config (the same isolation as an app's) with a PID namespace,
+ * a network namespace, no core dumps, at most 4096 open files, the host's OOM killer taking it
+ * first (when the whole host runs short, builds go first) and the spec's mounts. */
 void bld_sandbox_config(const struct bld_sandbox_spec *s, const char *cgroup_name,
                         const char *netns, const char *resolv, struct sbuf *out)
 {
+    static const char *const default_env[] = {DEFAULT_PATH, "HOME=/workspace", NULL};
+    const char *const *env = s->env != NULL ? s->env : default_env;
+    struct rt_bind *binds = xcalloc(s->n_mounts + 1, sizeof(*binds));
     unsigned uid = s->uid != 0 ? s->uid : BLD_SANDBOX_UID;
-    unsigned gid = s->gid != 0 ? s->gid : uid;
-    struct jw w;
+    struct rt_config c = {
+        .rootfs = s->rootfs,
+        .hostname = "build",
+        .uid = uid,
+        .gid = s->gid != 0 ? s->gid : uid,
+        .argv = s->argv,
+        .argc = count(s->argv),
+        .env = env,
+        .envc = count(env),
+        .cwd = s->cwd != NULL ? s->cwd : "/workspace",
+        .nofile = 4096,
+        .no_core = true,
+        .oom_score_adj = 1000,
+        .tmp_bytes = s->memory_bytes != 0 ? s->memory_bytes : (uint64_t)1 << 30,
+        .binds = binds,
+        .memory_bytes = s->memory_bytes,
+        .cpu_quota_us = s->cpu_quota_us,
+        .cpu_period_us = s->cpu_period_us,
+        .pids_max = s->pids_max,
+        .cgroups_path = cgroup_name,
+        .pid_ns = true,
+        .net_ns = true,
+        .netns_path = netns,
+    };
 
-    jw_init(&w, out);
-    jw_obj_begin(&w);
-    key_str(&w, "ociVersion", "1.0.2");
-    config_process(&w, s, uid, gid);
-    jw_key(&w, "root");
-    jw_obj_begin(&w);
-    key_str(&w, "path", s->rootfs);
-    jw_key(&w, "readonly");
-    jw_bool(&w, true);
-    jw_obj_end(&w);
-    key_str(&w, "hostname", "build");
-    config_mounts(&w, s, resolv);
-    config_linux(&w, s, cgroup_name, netns);
-    jw_obj_end(&w);
+    for (size_t i = 0; i < s->n_mounts; i++)
+        binds[c.n_binds++] =
+            (struct rt_bind){s->mounts[i].host_path, s->mounts[i].path, s->mounts[i].writable};
+    if (resolv != NULL)
+        binds[c.n_binds++] = (struct rt_bind){resolv, "/etc/resolv.conf", false};
+    rt_config_render(&c, out);
+    free(binds);
 }
 
 /* ---------------------------------------------------------------- cgroups */
@@ -431,27 +295,6 @@ int bld_cgroup_dir(const char *ctl, const char *name, char *out, size_t max, str
     return rc;
 }
 
-/* The number after "<key> " in the cgroup file <dir>/<file>; 0 when absent. */
-static uint64_t cg_read(const char *dir, const char *file, const char *key)
-{
-    char path[PATH_MAX], line[256];
-    uint64_t v = 0;
-    size_t klen = key != NULL ? strlen(key) : 0;
-    FILE *f;
-
-    snprintf(path, sizeof(path), "%s/%s", dir, file);
-    if ((f = fopen(path, "re")) == NULL)
-        return 0;
-    while (fgets(line, sizeof(line), f) != NULL) {
-        if (klen != 0 && (strncmp(line, key, klen) != 0 || line[klen] != ' '))
-            continue;
-        v = strtoull(line + klen, NULL, 10);
-        break;
-    }
-    fclose(f);
-    return v;
-}
-
 /* Reads the counters while the stopped container still holds its cgroup. cgroup v1 names
  * (memory.oom_control, memory.max_usage_in_bytes) first, then v2's (memory.events,
  * memory.peak); a file that does not exist reads as 0. */
@@ -460,14 +303,14 @@ static void stats_read(const struct run *r, struct bld_sandbox_result *res)
     char dir[PATH_MAX];
 
     if (bld_cgroup_dir("memory", r->id, dir, sizeof(dir), NULL) == 0) {
-        res->oom_killed = cg_read(dir, "memory.oom_control", "oom_kill") > 0 ||
-                          cg_read(dir, "memory.events", "oom_kill") > 0;
-        res->peak_memory = cg_read(dir, "memory.max_usage_in_bytes", NULL);
+        res->oom_killed = rt_cg_read(dir, "memory.oom_control", "oom_kill") > 0 ||
+                          rt_cg_read(dir, "memory.events", "oom_kill") > 0;
+        res->peak_memory = rt_cg_read(dir, "memory.max_usage_in_bytes", NULL);
         if (res->peak_memory == 0)
-            res->peak_memory = cg_read(dir, "memory.peak", NULL);
+            res->peak_memory = rt_cg_read(dir, "memory.peak", NULL);
     }
     if (bld_cgroup_dir("pids", r->id, dir, sizeof(dir), NULL) == 0)
-        res->pids_limited = cg_read(dir, "pids.events", "max") > 0;
+        res->pids_limited = rt_cg_read(dir, "pids.events", "max") > 0;
 }
 
 /* runc delete removes the cgroup; this only sweeps what a runc that died half-way left. */
@@ -685,27 +528,6 @@ static int runc_start(struct run *r, struct err *err)
     return rc;
 }
 
-/* The last "msg" runc logged, for an error when the container never started. */
-static void runc_log_msg(const struct run *r, char *out, size_t max)
-{
-    char path[PATH_MAX], line[512];
-    FILE *f;
-
-    snprintf(out, max, "see runc's log");
-    snprintf(path, sizeof(path), "%s/runc.log", r->bundle);
-    if ((f = fopen(path, "re")) == NULL)
-        return;
-    while (fgets(line, sizeof(line), f) != NULL) {
-        char *m = strstr(line, "\"msg\":\"");
-        if (m != NULL) {
-            m += 7;
-            m[strcspn(m, "\"")] = '\0';
-            snprintf(out, max, "%.150s", m);
-        }
-    }
-    fclose(f);
-}
-
 static bool killing_due(const _Atomic bool *cancel, uint64_t deadline,
                         struct bld_sandbox_result *res)
 {
@@ -864,7 +686,7 @@ int bld_sandbox_run(const struct bld_sandbox_spec *s, bld_line_fn *on_line, void
     snprintf(pid_file, sizeof(pid_file), "%s/pid", r.bundle);
     if (!res->cancelled && !res->timed_out && access(pid_file, F_OK) != 0) {
         char msg[160];
-        runc_log_msg(&r, msg, sizeof(msg));
+        rt_runc_log_msg(r.bundle, msg, sizeof(msg));
         rc = err_set(err, ERR_UNAVAILABLE, "runc could not start the build: %s", msg);
         goto done;
     }

@@ -27,7 +27,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -236,11 +235,10 @@ static void fd_close(int *fd)
  * three pipes; our ends are non-blocking. */
 static int cgi_spawn(struct cgi *c, char **env, struct err *err)
 {
+    static const char *const argv[] = {"git-http-backend", NULL};
     int p[3][2] = {{-1, -1}, {-1, -1}, {-1, -1}};
-    char *argv[] = {"git-http-backend", NULL};
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t attr;
-    sigset_t none, dfl;
+    struct proc_spec ps = {GIT_BACKEND, argv, (const char *const *)env, {-1, -1, -1}};
+    struct err spawn_err = {0};
     int rc = 0;
 
     for (int i = 0; i < 3 && rc == 0; i++)
@@ -248,26 +246,9 @@ static int cgi_spawn(struct cgi *c, char **env, struct err *err)
             rc = err_set(err, err_from_errno(errno), "pipe: %s", strerror(errno));
     if (rc < 0)
         goto fail;
-    sigemptyset(&none);
-    sigemptyset(&dfl);
-    sigaddset(&dfl, SIGPIPE); /* we ignore it; git must not */
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, p[0][0], 0);
-    posix_spawn_file_actions_adddup2(&fa, p[1][1], 1);
-    posix_spawn_file_actions_adddup2(&fa, p[2][1], 2);
-    posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-    posix_spawnattr_init(&attr);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-                                        POSIX_SPAWN_SETSIGDEF);
-    posix_spawnattr_setpgroup(&attr, 0);
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setsigdefault(&attr, &dfl);
-    rc = posix_spawn(&c->pid, GIT_BACKEND, &fa, &attr, argv, env);
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&attr);
-    if (rc != 0) {
-        rc = err_set(err, ERR_UNAVAILABLE, "cannot run %s: %s (is git installed?)", GIT_BACKEND,
-                     strerror(rc));
+    ps.fds[0] = p[0][0], ps.fds[1] = p[1][1], ps.fds[2] = p[2][1];
+    if (proc_spawn(&ps, &c->pid, &spawn_err) < 0) {
+        rc = err_set(err, ERR_UNAVAILABLE, "%s (is git installed?)", spawn_err.msg);
         goto fail;
     }
     c->in = p[0][1], c->out = p[1][0], c->errfd = p[2][0];

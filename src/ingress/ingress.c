@@ -9,7 +9,6 @@
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -70,40 +69,18 @@ struct ingress {
 
 /* ---------------------------------------------------------------- processes */
 
-/* Spawns nginx with <args> (after argv[0]) in its own process group, with default signal
- * handling (slipway blocks and ignores some), stdin from /dev/null and stdout/stderr on <fd>. */
+/* Spawns nginx with <args> (after argv[0]) in its own process group (proc_spawn()), stdin
+ * from /dev/null and stdout/stderr on <fd>. */
 static int spawn(struct ingress *ig, const char *const *args, int fd, pid_t *pid, struct err *err)
 {
-    static char *const env[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL};
+    static const char *const env[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL};
     const char *argv[12] = {ig->nginx};
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t attr;
-    sigset_t none, all;
     size_t n = 1;
-    int rc;
 
     while (*args && n < ARRAY_LEN(argv) - 1)
         argv[n++] = *args++;
     argv[n] = NULL;
-    sigemptyset(&none);
-    sigfillset(&all);
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_adddup2(&fa, fd, 1);
-    posix_spawn_file_actions_adddup2(&fa, fd, 2);
-    posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-    posix_spawnattr_init(&attr);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-                                        POSIX_SPAWN_SETSIGDEF);
-    posix_spawnattr_setpgroup(&attr, 0);
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setsigdefault(&attr, &all);
-    rc = posix_spawn(pid, ig->nginx, &fa, &attr, (char *const *)argv, env);
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&attr);
-    if (rc != 0)
-        return err_set(err, err_from_errno(rc), "cannot start %s: %s", ig->nginx, strerror(rc));
-    return 0;
+    return proc_spawn(&(struct proc_spec){ig->nginx, argv, env, {-1, fd, fd}}, pid, err);
 }
 
 /* The last non-empty line of the file <path> (at most <cap> - 1 bytes), or "". */

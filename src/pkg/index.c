@@ -135,17 +135,6 @@ static int64_t cell_int(const struct store_rows *r, size_t row, size_t col)
     return 0;
 }
 
-/* Service and environment names: DNS labels of at most 31 bytes (the schemas' rule). */
-static bool name_ok(const char *s, size_t n)
-{
-    if (n == 0 || n > 31 || s[0] < 'a' || s[0] > 'z')
-        return false;
-    for (size_t i = 1; i < n; i++)
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
-            return false;
-    return true;
-}
-
 /* The values file at <path> of <rev> as JSON (*out the caller's); ERR_NOTFOUND when absent. */
 static int values_at(struct pkg_repo *r, struct arena *a, const char *rev, const char *path,
                      json_t **out, struct err *err)
@@ -299,7 +288,7 @@ static bool env_collect(void *arg, const char *name, enum pkg_entry_kind kind)
 {
     json_t *names = arg;
 
-    if (kind == PKG_ENTRY_DIR && name_ok(name, strlen(name)))
+    if (kind == PKG_ENTRY_DIR && pkg_name_ok(name, strlen(name)))
         json_array_append_new(names, json_string(name));
     return true;
 }
@@ -432,11 +421,11 @@ static bool deploy_parse(const char *msg, enum pkg_deploy_kind *kind, struct sli
             continue;
         e = msg + vl;
         sv = strstr(e, "): ");
-        if (sv == NULL || !name_ok(e, (size_t)(sv - e)))
+        if (sv == NULL || !pkg_name_ok(e, (size_t)(sv - e)))
             return false;
         sv += 3;
         end = strchr(sv, ' ');
-        if (end == NULL || !name_ok(sv, (size_t)(end - sv)))
+        if (end == NULL || !pkg_name_ok(sv, (size_t)(end - sv)))
             return false;
         *kind = verbs[i].kind;
         *env = (struct slice){e, (size_t)(sv - 3 - e)};
@@ -1247,7 +1236,7 @@ int pkg_index_domain_platform(struct pkg_index *ix, const struct pkg_project *p,
 
     if (ix->wd == NULL)
         return err_set(err, ERR_INVALID, "packager: no workload domain is configured");
-    if (!name_ok(env, strlen(env)) || !name_ok(service, strlen(service)))
+    if (!pkg_name_ok(env, strlen(env)) || !pkg_name_ok(service, strlen(service)))
         return err_set(err, ERR_INVALID, "env, service: must match ^[a-z][a-z0-9-]{0,30}$");
     a = ix_arena();
     rc = store_begin(ix->store, &tx, err);

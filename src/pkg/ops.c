@@ -118,13 +118,9 @@ static pthread_mutex_t *proj_mutex(struct pkg_ops *ops, const char *path)
 
 /* ---------------------------------------------------------------- names */
 
-/* Service and environment names: DNS labels, as the schemas say. Checked before they are
- * spliced into a path of the repository or of a values document. */
-static bool name_ok(const char *s)
+bool pkg_name_ok(const char *s, size_t n)
 {
-    size_t n = s != NULL ? strlen(s) : 0;
-
-    if (n == 0 || n > 31 || s[0] < 'a' || s[0] > 'z')
+    if (s == NULL || n == 0 || n > 31 || s[0] < 'a' || s[0] > 'z')
         return false;
     for (size_t i = 1; i < n; i++)
         if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
@@ -147,7 +143,7 @@ static bool var_name_ok(const char *s)
 
 static int name_check(const char *what, const char *s, struct err *err)
 {
-    if (!name_ok(s))
+    if (!pkg_name_ok(s, s ? strlen(s) : 0))
         return err_set(err, ERR_INVALID, "%s: must match ^[a-z][a-z0-9-]{0,30}$", what);
     return 0;
 }
@@ -401,7 +397,7 @@ static bool names_push(struct names *ns, const char *name)
 
 static bool names_add(void *arg, const char *name, enum pkg_entry_kind kind)
 {
-    if (kind != PKG_ENTRY_DIR || !name_ok(name))
+    if (kind != PKG_ENTRY_DIR || !pkg_name_ok(name, name ? strlen(name) : 0))
         return true; /* a stray file a human added is not an environment */
     return names_push(arg, name);
 }

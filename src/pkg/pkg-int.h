@@ -471,6 +471,11 @@ int pkg_op_eject(const struct pkg_project *p, struct sbuf *out, struct err *err)
  * exists already (or main moved), ERR_IO from the disk.
  */
 
+/* Service and environment names: DNS labels of at most 31 bytes, as the schemas say
+ * (^[a-z][a-z0-9-]{0,30}$). Checked before they are spliced into a path of the repository or
+ * of a values document. <s> may be NULL. */
+bool pkg_name_ok(const char *s, size_t n);
+
 /* Names the project an op works on. Borrowed for the call. */
 struct pkg_project {
     const char *root;         /* data directory: repos/ and keys/ live under it */

@@ -71,23 +71,11 @@ static int whiteout(const char *dir, const char *rel, struct err *err)
     return 0;
 }
 
-static int copy_data(struct archive *in, struct archive *disk)
+/* An rt_entry_fn: rewrites <e>'s path (and hard link target) under the directory <arg>. 1:
+ * skip it (devices: runc makes /dev; the layer's root itself), 0: write it, <0: error. */
+static int entry_place(void *arg, struct archive_entry *e, struct err *err)
 {
-    const void *buf;
-    size_t len;
-    la_int64_t off;
-    int r;
-
-    while ((r = archive_read_data_block(in, &buf, &len, &off)) == ARCHIVE_OK)
-        if (archive_write_data_block(disk, buf, len, off) < ARCHIVE_OK)
-            return ARCHIVE_FATAL;
-    return r == ARCHIVE_EOF ? ARCHIVE_OK : r;
-}
-
-/* Rewrites <e>'s path (and hard link target) under <dir>. 1: skip it (devices: runc makes
- * /dev; the layer's root itself), 0: write it, <0: error. */
-static int entry_place(struct archive_entry *e, const char *dir, struct err *err)
-{
+    const char *dir = arg;
     char full[PATH_MAX];
     bool bad = false;
     const char *p = clean_path(archive_entry_pathname(e), &bad), *base;
@@ -116,27 +104,48 @@ static int entry_place(struct archive_entry *e, const char *dir, struct err *err
     return 0;
 }
 
-static int unpack_entries(struct archive *in, struct archive *disk, const char *dir,
-                          const char *blob, struct err *err)
+static int copy_data(struct archive *in, struct archive *disk)
+{
+    const void *buf;
+    size_t len;
+    la_int64_t off;
+    int r;
+
+    while ((r = archive_read_data_block(in, &buf, &len, &off)) == ARCHIVE_OK)
+        if (archive_write_data_block(disk, buf, len, off) < ARCHIVE_OK)
+            return ARCHIVE_FATAL;
+    return r == ARCHIVE_EOF ? ARCHIVE_OK : r;
+}
+
+int rt_archive_extract(struct archive *in, struct archive *disk, rt_entry_fn *fn, void *arg,
+                       const char *name, int read_code, struct err *err)
 {
     struct archive_entry *e;
     int r, rc = 0;
 
     while (rc == 0 && (r = archive_read_next_header(in, &e)) == ARCHIVE_OK) {
-        int place = entry_place(e, dir, err);
-        if (place != 0) {
-            rc = place < 0 ? place : 0;
+        int decided = fn(arg, e, err);
+        if (decided != 0) {
+            rc = decided < 0 ? decided : 0;
             continue;
         }
         r = archive_write_header(disk, e);
         if (r == ARCHIVE_OK && archive_entry_size(e) > 0)
             r = copy_data(in, disk);
         if (r < ARCHIVE_WARN)
-            rc = err_set(err, ERR_IO, "%s: %s", blob,
+            rc = err_set(err, ERR_IO, "%s: %s: %s", name, archive_entry_pathname(e),
                          archive_error_string(disk) ? archive_error_string(disk) : "?");
     }
     if (rc == 0 && r != ARCHIVE_EOF)
-        rc = err_set(err, ERR_INVALID, "%s: %s", blob, archive_error_string(in));
+        rc = err_set(err, read_code, "%s: %s", name, archive_error_string(in));
+    return rc;
+}
+
+static int unpack_entries(struct archive *in, struct archive *disk, const char *dir,
+                          const char *blob, struct err *err)
+{
+    int rc = rt_archive_extract(in, disk, entry_place, (void *)dir, blob, ERR_INVALID, err);
+
     if (rc == 0 && archive_write_close(disk) != ARCHIVE_OK) /* directory times and modes */
         rc = err_set(err, ERR_IO, "%s: %s", blob, archive_error_string(disk));
     return rc;

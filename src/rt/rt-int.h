@@ -87,7 +87,5 @@ void rt_time_format(uint64_t ms, char out[24]);
 
 /* The cgroup directories of process <pid> into <m>'s cg_* fields. */
 void rt_cgroups_of(int pid, struct rt_meta *m);
-/* Reads <file> in <dir>: the number after "<key> " (key NULL: the first number). */
-uint64_t rt_cg_read(const char *dir, const char *file, const char *key);
 
 #endif

@@ -302,21 +302,6 @@ static void env_put(const char **env, size_t *n, const char *kv)
 
 /* ---------------------------------------------------------------- config.json */
 
-static void str_array(struct jw *w, const char *k, const char *const *v, size_t n)
-{
-    jw_key(w, k);
-    jw_arr_begin(w);
-    for (size_t i = 0; i < n; i++)
-        jw_str(w, v[i]);
-    jw_arr_end(w);
-}
-
-static void key_str(struct jw *w, const char *k, const char *v)
-{
-    jw_key(w, k);
-    jw_str(w, v);
-}
-
 struct proc {
     unsigned uid, gid;
     const char *argv[ARGV_MAX];
@@ -327,169 +312,37 @@ struct proc {
     uint64_t nofile;
 };
 
-static void config_process(struct jw *w, const struct proc *p)
-{
-    static const char *const sets[] = {"bounding", "effective", "inheritable", "permitted",
-                                       "ambient"};
-
-    jw_key(w, "process");
-    jw_obj_begin(w);
-    jw_key(w, "terminal");
-    jw_bool(w, false);
-    jw_key(w, "user");
-    jw_obj_begin(w);
-    jw_key(w, "uid");
-    jw_uint(w, p->uid);
-    jw_key(w, "gid");
-    jw_uint(w, p->gid);
-    jw_obj_end(w);
-    str_array(w, "args", p->argv, p->argc);
-    str_array(w, "env", p->env, p->envc);
-    key_str(w, "cwd", p->cwd);
-    jw_key(w, "capabilities"); /* none: ports below 1024 are not an app's business */
-    jw_obj_begin(w);
-    for (size_t i = 0; i < ARRAY_LEN(sets); i++)
-        str_array(w, sets[i], NULL, 0);
-    jw_obj_end(w);
-    jw_key(w, "rlimits"); /* as many files as slipway may open itself, at most 65536 */
-    jw_arr_begin(w);
-    jw_obj_begin(w);
-    key_str(w, "type", "RLIMIT_NOFILE");
-    jw_key(w, "hard");
-    jw_uint(w, p->nofile);
-    jw_key(w, "soft");
-    jw_uint(w, p->nofile);
-    jw_obj_end(w);
-    jw_arr_end(w);
-    jw_key(w, "noNewPrivileges");
-    jw_bool(w, true);
-    jw_obj_end(w);
-}
-
-static void mount_entry(struct jw *w, const char *dest, const char *type, const char *src,
-                        const char *const *opts, size_t n)
-{
-    jw_obj_begin(w);
-    key_str(w, "destination", dest);
-    key_str(w, "type", type);
-    key_str(w, "source", src);
-    str_array(w, "options", opts, n);
-    jw_obj_end(w);
-}
-
-static void config_mounts(struct jw *w, const struct rt_spec *s)
-{
-    static const char *const dev[] = {"nosuid", "strictatime", "mode=755", "size=65536k"};
-    static const char *const pts[] = {"nosuid", "noexec", "newinstance", "ptmxmode=0666",
-                                      "mode=0620"};
-    static const char *const shm[] = {"nosuid", "noexec", "nodev", "mode=1777", "size=65536k"};
-    static const char *const sys[] = {"nosuid", "noexec", "nodev", "ro"};
-    char tmp_size[48];
-    const char *tmp[] = {"nosuid", "nodev", "mode=1777", tmp_size};
-
-    /* tmpfs pages are charged to the container's memory cgroup: the size only turns a full
-     * /tmp into ENOSPC instead of an OOM kill. */
-    snprintf(tmp_size, sizeof(tmp_size), "size=%" PRIu64 "k",
-             (s->memory_bytes != 0 ? s->memory_bytes : (uint64_t)256 << 20) >> 10);
-    jw_key(w, "mounts");
-    jw_arr_begin(w);
-    mount_entry(w, "/proc", "proc", "proc", NULL, 0);
-    mount_entry(w, "/dev", "tmpfs", "tmpfs", dev, ARRAY_LEN(dev));
-    mount_entry(w, "/dev/pts", "devpts", "devpts", pts, ARRAY_LEN(pts));
-    mount_entry(w, "/dev/shm", "tmpfs", "shm", shm, ARRAY_LEN(shm));
-    mount_entry(w, "/sys", "sysfs", "sysfs", sys, ARRAY_LEN(sys));
-    mount_entry(w, "/tmp", "tmpfs", "tmpfs", tmp, ARRAY_LEN(tmp));
-    jw_arr_end(w);
-}
-
-static void config_resources(struct jw *w, const struct rt_spec *s)
-{
-    jw_key(w, "resources");
-    jw_obj_begin(w);
-    jw_key(w, "devices");
-    jw_raw(w, SLICE("[{\"allow\":false,\"access\":\"rwm\"}]"));
-    if (s->memory_bytes != 0) {
-        jw_key(w, "memory"); /* swap is memory plus swap in OCI: equal means none */
-        jw_obj_begin(w);
-        jw_key(w, "limit");
-        jw_uint(w, s->memory_bytes);
-        jw_key(w, "swap");
-        jw_uint(w, s->memory_bytes);
-        jw_obj_end(w);
-    }
-    if (s->cpu_quota_us != 0) {
-        jw_key(w, "cpu");
-        jw_obj_begin(w);
-        jw_key(w, "quota");
-        jw_uint(w, s->cpu_quota_us);
-        jw_key(w, "period");
-        jw_uint(w, s->cpu_period_us != 0 ? s->cpu_period_us : 100000);
-        jw_obj_end(w);
-    }
-    if (s->pids_max != 0) {
-        jw_key(w, "pids");
-        jw_obj_begin(w);
-        jw_key(w, "limit");
-        jw_uint(w, s->pids_max);
-        jw_obj_end(w);
-    }
-    jw_obj_end(w);
-}
-
 /* No PID namespace: the app is never PID 1 there, so SIGTERM ends an app that installed no
  * handler, as it would outside a container, and orphans are reaped by the relay. No network
  * namespace: apps listen on the host's loopback at $PORT (docs/runtime.md). */
-static void config_linux(struct jw *w, const struct rt_spec *s)
-{
-    static const char *const masked[] = {
-        "/proc/acpi",          "/proc/asound",     "/proc/kcore",        "/proc/keys",
-        "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",  "/proc/sched_debug",
-        "/proc/scsi",          "/sys/firmware",    "/proc/sysrq-trigger"};
-    static const char *const readonly[] = {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys"};
-    static const char *const ns[] = {"ipc", "uts", "mount"};
-    char cg[RT_ID_MAX + 16];
-
-    jw_key(w, "linux");
-    jw_obj_begin(w);
-    config_resources(w, s);
-    snprintf(cg, sizeof(cg), "slipway-rt-%s", s->id);
-    key_str(w, "cgroupsPath", cg);
-    jw_key(w, "namespaces");
-    jw_arr_begin(w);
-    for (size_t i = 0; i < ARRAY_LEN(ns); i++) {
-        jw_obj_begin(w);
-        key_str(w, "type", ns[i]);
-        jw_obj_end(w);
-    }
-    jw_arr_end(w);
-    str_array(w, "maskedPaths", masked, ARRAY_LEN(masked));
-    str_array(w, "readonlyPaths", readonly, ARRAY_LEN(readonly));
-    jw_obj_end(w);
-}
-
 static int config_write(const char *dir, const struct rt_spec *s, const struct proc *p,
                         struct err *err)
 {
     struct sbuf b = SBUF_INIT(CONFIG_MAX);
-    char path[RT_PATH_MAX];
-    struct jw w;
+    char rootfs[RT_PATH_MAX], path[RT_PATH_MAX], cg[RT_ID_MAX + 16];
+    struct rt_config c = {
+        .rootfs = rootfs,
+        .hostname = s->id,
+        .uid = p->uid,
+        .gid = p->gid,
+        .argv = p->argv,
+        .argc = p->argc,
+        .env = p->env,
+        .envc = p->envc,
+        .cwd = p->cwd,
+        .nofile = p->nofile,
+        .tmp_bytes = s->memory_bytes != 0 ? s->memory_bytes : (uint64_t)256 << 20,
+        .memory_bytes = s->memory_bytes,
+        .cpu_quota_us = s->cpu_quota_us,
+        .cpu_period_us = s->cpu_period_us,
+        .pids_max = s->pids_max,
+        .cgroups_path = cg,
+    };
     int rc;
 
-    jw_init(&w, &b);
-    jw_obj_begin(&w);
-    key_str(&w, "ociVersion", "1.0.2");
-    config_process(&w, p);
-    jw_key(&w, "root");
-    jw_obj_begin(&w);
-    snprintf(path, sizeof(path), "%s/rootfs", dir);
-    key_str(&w, "path", path);
-    jw_key(&w, "readonly");
-    jw_bool(&w, true);
-    jw_obj_end(&w);
-    key_str(&w, "hostname", s->id);
-    config_mounts(&w, s);
-    config_linux(&w, s);
-    jw_obj_end(&w);
+    snprintf(rootfs, sizeof(rootfs), "%s/rootfs", dir);
+    snprintf(cg, sizeof(cg), "slipway-rt-%s", s->id);
+    rt_config_render(&c, &b);
     snprintf(path, sizeof(path), "%s/config.json", dir);
     rc = b.err != 0 ? err_set(err, ERR_LIMIT, "container config over 256 KiB")
                     : file_write_atomic(path, b.buf, b.len, 0600, err);
@@ -526,7 +379,7 @@ static int proc_make(struct arena *a, const struct oci_image *img, const struct 
             return err_set(err, ERR_LIMIT, "out of memory");
         env_put(p->env, &p->envc, port);
     }
-    struct rlimit rl;
+    struct rlimit rl; /* as many files as slipway may open itself, at most 65536 */
     p->nofile = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max < 65536 ? rl.rlim_max : 65536;
     p->cwd = c->workdir != NULL && c->workdir[0] == '/' ? c->workdir : "/";
     return 0;
@@ -566,27 +419,6 @@ static int image_load(struct rt *rt, struct arena *a, const struct rt_spec *s,
     return 0;
 }
 
-/* The last message in runc's log, for the error of a start that failed. */
-static void runc_log_msg(const char *dir, char *out, size_t max)
-{
-    char path[RT_PATH_MAX], line[1024];
-    FILE *f;
-
-    snprintf(out, max, "see runc's log");
-    snprintf(path, sizeof(path), "%s/runc.log", dir);
-    if ((f = fopen(path, "re")) == NULL)
-        return;
-    while (fgets(line, sizeof(line), f) != NULL) {
-        char *m = strstr(line, "\"msg\":\"");
-        if (m != NULL) {
-            m += 7;
-            m[strcspn(m, "\"")] = '\0';
-            snprintf(out, max, "%.150s", m);
-        }
-    }
-    fclose(f);
-}
-
 static int launch(struct rt *rt, const struct rt_spec *s, const char *dir, struct rt_meta *m,
                   struct err *err)
 {
@@ -608,7 +440,7 @@ static int launch(struct rt *rt, const struct rt_spec *s, const char *dir, struc
     if ((rc = rt_relay_start(&ra, &m->relay_pid, &status, err)) < 0)
         return rc;
     if (status != 0) {
-        runc_log_msg(dir, msg, sizeof(msg));
+        rt_runc_log_msg(dir, msg, sizeof(msg));
         return err_set(err, ERR_UNAVAILABLE, "runc could not start %s: %s", s->id, msg);
     }
     pid = 0;

@@ -62,7 +62,7 @@ void rt_cgroups_of(int pid, struct rt_meta *m)
 
 uint64_t rt_cg_read(const char *dir, const char *file, const char *key)
 {
-    char path[RT_PATH_MAX + 64], line[256];
+    char path[PATH_MAX + 64], line[256];
     uint64_t v = 0;
     size_t klen = key != NULL ? strlen(key) : 0;
     FILE *f;

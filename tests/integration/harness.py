@@ -239,13 +239,16 @@ PASSWORD_RE = __import__("re").compile(
     r"password \(shown only this once, keep it safe\): (\S+)")
 
 
-def admin_create(s, email=None, name=None):
-    """A user made with `slipway admin create` in <s>'s data directory: (email, password)."""
+def admin_create(s, email=None, name=None, store=None):
+    """A user made with `slipway admin create` in <s>'s data directory (and <store>, a
+    postgres:// URL, when <s> runs on one): (email, password)."""
     import uuid
     email = email or f"u-{uuid.uuid4().hex[:12]}@example.test"
     args = [BIN, "admin", "create", "--email", email, "--data-dir", os.path.join(s.dir, "data")]
     if name:
         args += ["--name", name]
+    if store:
+        args += ["--store", store]
     p = subprocess.run(args, capture_output=True, text=True, timeout=120)
     m = PASSWORD_RE.search(p.stdout)
     if p.returncode != 0 or not m:
@@ -284,8 +287,8 @@ def gql_data(s, query, variables=None, token=None, ws=None):
     return d["data"]
 
 
-def new_user(s, name=None):
+def new_user(s, name=None, store=None):
     """A new user, logged in: (access token, user id, email)."""
-    email, password = admin_create(s, name=name)
+    email, password = admin_create(s, name=name, store=store)
     token = login(s, email, password)
     return token, gql_data(s, "{ me { id } }", token=token)["me"]["id"], email

@@ -6,8 +6,7 @@ import os
 import subprocess
 import urllib.parse
 
-from harness import (BIN, PASSWORD_RE, Failure, Slipway, gql_data, login, run, test,
-                     wait_until)
+from harness import BIN, Failure, Slipway, gql_data, new_user, run, test
 
 
 def cli(*args, env=None):
@@ -85,9 +84,7 @@ def serve_on_postgres_gives_the_gateway_its_own_database(t):
         t.eq(json.loads(body)["checks"]["store.packager"]["status"], "ok")
         # The packager works on its own database: a project made over the API is indexed
         # there, and the gateway's role cannot read it.
-        m = wait_until(lambda: next((PASSWORD_RE.search(x) for x in s.stdout
-                                     if PASSWORD_RE.search(x)), None), what="first-run password")
-        token = login(s, "admin@localhost", m.group(1))
+        token = new_user(s, store=url)[0]
         gql_data(s, 'mutation { createProject(input: {name: "shop"}) { id } }', token=token)
         t.eq(gql_data(s, "{ projects { id } }", token=token)["projects"], [{"id": "shop"}])
         with open(os.path.join(s.dir, "data", "secret.key"), "rb") as f:
