@@ -77,8 +77,9 @@ env, rare = warm("environments/production"), warm("base/values.yaml")
 ok = lambda b: "met" if b else "NOT met"
 print("packager.sh: summary                              slipway        git       ratio   target (issue)")
 print("packager.sh: commit p99                          %7.2f ms                         <= 20 ms: %s" % (p99, ok(p99 <= 20)))
-print("packager.sh: history, a service's environment    %7.2f ms  %7.2f ms  %6.1fx   <= 10 ms: %s" % (env, g_env, g_env / max(env, 0.001), ok(env <= 10)))
-print("packager.sh: history, a rarely changed path      %7.2f ms  %7.2f ms  %6.1fx   <= 10 ms: %s" % (rare, g_rare, g_rare / max(rare, 0.001), ok(rare <= 10)))
+# The repository layer walking git, beside git itself: what the index replaces for history.
+print("packager.sh: git walk, a service's environment   %7.2f ms  %7.2f ms  %6.1fx   (no target: the API uses the index)" % (env, g_env, g_env / max(env, 0.001)))
+print("packager.sh: git walk, a rarely changed path     %7.2f ms  %7.2f ms  %6.1fx   (no target: the API uses the index)" % (rare, g_rare, g_rare / max(rare, 0.001)))
 def p99(name):
     return float(re.search(r"^%s(?: \([^)]*\))? +n .*p99 +([\d.]+) ms" % re.escape(name), public, re.M).group(1))
 pc, hb, hr = p99("commit"), p99("history api"), p99("history rare")
