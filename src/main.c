@@ -3,6 +3,7 @@
  * beyond deciding what to start and in which order to stop it.
  */
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -18,6 +19,7 @@
 #include "flow/flow.h"
 #include "gateway/gateway.h"
 #include "http/http.h"
+#include "ingress/ingress.h"
 #include "obs/obs.h"
 #include "reg/reg.h"
 #include "pkg/pkg.h"
@@ -71,6 +73,7 @@ struct app {
     struct flow_cfg flow;
     struct pkg_cfg pkg;
     struct bld_cfg bld;
+    struct ingress_cfg ingress;
     struct reg_cfg reg;
     const char *config_path;
     bool admin; /* `admin create`: --email and --name are known flags */
@@ -234,6 +237,7 @@ static int configure(struct app *app, int argc, char **argv, struct err *err)
     struct cfg_section flow_sec = flow_cfg_section(&app->flow);
     struct cfg_section pkg_sec = pkg_cfg_section(&app->pkg);
     struct cfg_section bld_sec = bld_cfg_section(&app->bld);
+    struct cfg_section ingress_sec = ingress_cfg_section(&app->ingress);
     struct cfg_section reg_sec = reg_cfg_section(&app->reg);
 
     app->cfg = cfg_new();
@@ -243,6 +247,7 @@ static int configure(struct app *app, int argc, char **argv, struct err *err)
     cfg_add(app->cfg, &flow_sec);
     cfg_add(app->cfg, &pkg_sec);
     cfg_add(app->cfg, &bld_sec);
+    cfg_add(app->cfg, &ingress_sec);
     cfg_add(app->cfg, &reg_sec);
     for (int i = 0; i < argc; i++)
         if (parse_one_flag(app, argc, argv, &i, err) < 0)
@@ -291,6 +296,7 @@ struct running {
     struct pkg *pkg;
     struct store *bld_store;
     struct bld_svc *bld;
+    struct ingress *ingress; /* nginx in front of slipway and, later, the apps */
     struct metrics *metrics;
     struct pool *workers;
     struct obs *obs;
@@ -421,6 +427,24 @@ static int start_builder(struct app *app, struct running *run, struct err *err)
     return 0;
 }
 
+/* nginx in front (docs/ingress.md): slipway itself at the API hosts of ingress.port; the
+ * apps' routes come with the deployer. Its run directory must be an absolute path. */
+static int start_ingress(struct app *app, struct running *run, struct err *err)
+{
+    char data[PATH_MAX], dir[PATH_MAX + 16], upstream[64];
+
+    if (!app->ingress.enabled || run->gw == NULL)
+        return 0;
+    if (realpath(app->core.data_dir, data) == NULL)
+        return err_set(err, err_from_errno(errno), "core.data_dir: %s", strerror(errno));
+    snprintf(dir, sizeof(dir), "%s/ingress", data);
+    snprintf(upstream, sizeof(upstream), "127.0.0.1:%d", http_server_port(run->http));
+    if (ingress_new(&app->ingress, &(struct ingress_deps){.run_dir = dir, .api_upstream = upstream},
+                    &run->ingress, err) < 0)
+        return err->code;
+    return 0;
+}
+
 /* Builds push to the registry of this process, signed with internal tokens. */
 static void registry_to_builder(struct running *run)
 {
@@ -454,11 +478,12 @@ static int start(struct app *app, struct running *run, struct err *err)
                           err) < 0)
         return err->code;
     registry_to_builder(run);
-    return 0;
+    return start_ingress(app, run, err);
 }
 
 static void stop(struct running *run)
 {
+    ingress_free(run->ingress); /* nginx finishes its requests while slipway still answers */
     if (run->http)
         http_server_drain(run->http);
     pool_free(run->workers); /* finishes queued work; completions reach the live loops */
@@ -556,9 +581,13 @@ static int cmd_serve(struct app *app)
     LOG_INFO(&lc, "slipway.started", LF_STR("version", SLIPWAY_VERSION),
              LF_STR("bind", app->http.bind), LF_INT("port", http_server_port(run.http)),
              LF_STR("data_dir", app->core.data_dir),
-             LF_STR("services", app->services_arg ? app->services_arg : "all"));
+             LF_STR("services", app->services_arg ? app->services_arg : "all"),
+             LF_STR("ingress", run.ingress ? ingress_api_url(run.ingress) : ""));
     printf("slipway %s is serving on http://%s:%d (data in %s); Ctrl-C stops it\n", SLIPWAY_VERSION,
            app->http.bind, http_server_port(run.http), app->core.data_dir);
+    if (run.ingress != NULL)
+        printf("the dashboard, the API and the apps are also at %s (nginx)\n",
+               ingress_api_url(run.ingress));
     fflush(stdout);
     wait_for_stop(&set, &run, app->gw.maintenance_ms, &lc);
     stop(&run);

@@ -138,7 +138,10 @@ class Slipway(Process):
 
     def __init__(self, *args, config=None, env=None):
         self.dir = tempfile.mkdtemp(prefix="slipway-integ-")
-        argv = [BIN, "serve", "--port", "0", "--data-dir", os.path.join(self.dir, "data")]
+        # Parallel test servers would share the ingress's fixed port: it is off unless a test
+        # turns it on (a later --set wins).
+        argv = [BIN, "serve", "--port", "0", "--data-dir", os.path.join(self.dir, "data"),
+                "--set", "ingress.enabled=false"]
         if config is not None:
             path = os.path.join(self.dir, "slipway.conf")
             with open(path, "w") as f:

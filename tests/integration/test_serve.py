@@ -1,12 +1,13 @@
 """The slipway command line and what `serve` sets up: commands, configuration, stores."""
 import hashlib
+import http.client
 import hmac
 import json
 import os
 import subprocess
 import urllib.parse
 
-from harness import BIN, Failure, Slipway, gql_data, new_user, run, test
+from harness import BIN, Failure, Slipway, free_port, gql_data, new_user, run, test
 
 
 def cli(*args, env=None):
@@ -97,6 +98,29 @@ def serve_on_postgres_gives_the_gateway_its_own_database(t):
         t.true(p.returncode != 0, f"the gateway's role read the packager's database: {p.stdout}")
         t.true("permission denied" in p.stderr or "not permitted" in p.stderr or
                "FATAL" in p.stderr, p.stderr)
+
+
+@test
+def serve_puts_nginx_in_front_and_stops_it(t):
+    port = free_port()
+    with Slipway("--set", "ingress.enabled=true", "--set", f"ingress.port={port}") as s:
+        started = s.events("slipway.started")[0]
+        t.eq(started["ingress"], f"http://localhost:{port}/")
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        c.request("GET", "/healthz", headers={"Host": "localhost"})
+        r = c.getresponse()
+        t.eq(r.status, 200, r.read())
+        c.close()
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        c.request("GET", "/", headers={"Host": "nobody.localhost"})
+        r = c.getresponse()
+        t.eq(r.status, 404)
+        t.contains(r.read().decode(), "No service answers at nobody.localhost")
+        c.close()
+        run_dir = os.path.join(s.dir, "data", "ingress")
+        s.stop()
+        left = subprocess.run(["pgrep", "-f", run_dir], capture_output=True, text=True).stdout
+        t.eq(left.strip(), "", "nginx left running after slipway stopped")
 
 
 run()
