@@ -20,13 +20,14 @@ free_port() {
   "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-# start_slipway LOG OUT ARG...: runs `$SLIPWAY_BIN serve --port 0 --bind 127.0.0.1 ARG...` in
+# start_slipway LOG OUT ARG...: runs `$SLIPWAY_BIN serve --port 0 --bind 127.0.0.1 ARG...` (no
+# ingress: benchmarks measure slipway itself) in
 # the background with its log in LOG and stdout in OUT; sets slipway_pid and, once it serves,
 # slipway_port (dies after 10 s without it).
 start_slipway() {
   local log=$1 out=$2 i
   shift 2
-  "$SLIPWAY_BIN" serve --port 0 --bind 127.0.0.1 "$@" 2>"$log" >"$out" </dev/null &
+  "$SLIPWAY_BIN" serve --port 0 --bind 127.0.0.1 --set ingress.enabled=false "$@" 2>"$log" >"$out" </dev/null &
   slipway_pid=$!
   slipway_port=""
   for ((i = 0; i < 100; i++)); do
