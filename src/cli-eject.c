@@ -2,12 +2,9 @@
  * `slipway eject PROJECT`: downloads a project's eject archive (GET /api/eject/{project},
  * docs/gitops.md) from a running slipway and writes it to a file, whole or not at all.
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <unistd.h>
 
 #include "base/base.h"
 #include "cli-client.h"
@@ -44,37 +41,14 @@ static int usage(const char *fmt, ...)
     return 2;
 }
 
-/* Writes <b> to <path> through a temporary file renamed into place once synced. */
+/* Writes <b> to <path> whole or not at all (file_write_atomic), or to standard output. */
 static int write_file(const char *path, const struct sbuf *b, struct err *err)
 {
-    char tmp[4096];
-    int fd, rc = 0;
-
-    if (strcmp(path, "-") == 0)
-        return fwrite(b->buf, 1, b->len, stdout) == b->len && fflush(stdout) == 0
-                   ? 0
-                   : err_set(err, ERR_IO, "standard output: write failed");
-    if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp-%d", path, (int)getpid()) >= sizeof(tmp))
-        return err_set(err, ERR_INVALID, "-o: path too long");
-    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return err_set(err, err_from_errno(errno), "%s: %s", tmp, strerror(errno));
-    for (size_t off = 0; rc == 0 && off < b->len;) {
-        ssize_t n = write(fd, b->buf + off, b->len - off);
-
-        if (n < 0 && errno != EINTR)
-            rc = err_set(err, err_from_errno(errno), "%s: %s", tmp, strerror(errno));
-        off += n > 0 ? (size_t)n : 0;
-    }
-    if (rc == 0 && fsync(fd) != 0)
-        rc = err_set(err, err_from_errno(errno), "%s: %s", tmp, strerror(errno));
-    if (close(fd) != 0 && rc == 0)
-        rc = err_set(err, err_from_errno(errno), "%s: %s", tmp, strerror(errno));
-    if (rc == 0 && rename(tmp, path) != 0)
-        rc = err_set(err, err_from_errno(errno), "%s: %s", path, strerror(errno));
-    if (rc < 0)
-        (void)unlink(tmp);
-    return rc;
+    if (strcmp(path, "-") != 0)
+        return file_write_atomic(path, b->buf, b->len, 0600, err);
+    return fwrite(b->buf, 1, b->len, stdout) == b->len && fflush(stdout) == 0
+               ? 0
+               : err_set(err, ERR_IO, "standard output: write failed");
 }
 
 int cli_eject_main(int argc, char **argv)

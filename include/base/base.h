@@ -238,6 +238,10 @@ int file_write_atomic(const char *path, const void *data, size_t len, unsigned m
  * ERR_FORBIDDEN when others may read it. */
 int file_secret_load(const char *path, unsigned char *key, size_t len,
                      struct err *err) APP_MUST_CHECK;
+/* Writes all <len> bytes of <data> to <fd>, again after EINTR and short writes: 0, or -1 with
+ * errno set (0 when the fd stopped taking bytes). Only write() and errno: safe in a forked
+ * child of a threaded process. */
+int file_write_all(int fd, const void *data, size_t len);
 /* Appends the whole file <path> (not through a symbolic link) to <out>: ERR_LIMIT naming the
  * file when it passes <out>'s max, the errno's code (ERR_NOTFOUND for a missing one) else. */
 int file_read(const char *path, struct sbuf *out, struct err *err) APP_MUST_CHECK;

@@ -12,7 +12,7 @@
 
 #include "base/base.h"
 
-static int write_all(int fd, const void *data, size_t len)
+int file_write_all(int fd, const void *data, size_t len)
 {
     const char *p = data;
 
@@ -21,8 +21,11 @@ static int write_all(int fd, const void *data, size_t len)
 
         if (n < 0 && errno == EINTR)
             continue;
-        if (n <= 0)
+        if (n <= 0) {
+            if (n == 0)
+                errno = 0;
             return -1;
+        }
         p += n;
         len -= (size_t)n;
     }
@@ -55,7 +58,7 @@ static int write_tmp(const char *path, const void *data, size_t len, unsigned mo
     fd = mkostemp(tmp->buf, O_CLOEXEC); /* unique per call: threads and processes never share */
     if (fd < 0)
         return errno;
-    if (fchmod(fd, mode) != 0 || write_all(fd, data, len) != 0 || fsync(fd) != 0) {
+    if (fchmod(fd, mode) != 0 || file_write_all(fd, data, len) != 0 || fsync(fd) != 0) {
         e = errno;
         close(fd);
         unlink(tmp->buf);

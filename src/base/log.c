@@ -126,20 +126,6 @@ void log_format(struct sbuf *out, uint64_t ts_ms, const struct log_ctx *ctx, enu
     sbuf_putc(out, '}');
 }
 
-static void write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return; /* nowhere left to report a failing log sink */
-        p += w;
-        n -= (size_t)w;
-    }
-}
-
 /* Writes a batch of lines with as few system calls as it takes (one writev for up to 64
  * lines; after a short write, the rest of the line it stopped in and each later line whole),
  * and frees them. A failing sink loses them: there is nowhere left to report it. */
@@ -161,7 +147,7 @@ static void write_batch(struct line *batch)
             struct line *next = batch->next;
 
             if (off != SIZE_MAX && off < batch->len) {
-                write_all(lg.fd, batch->text + off, batch->len - off);
+                (void)file_write_all(lg.fd, batch->text + off, batch->len - off);
                 off = 0;
             } else if (off != SIZE_MAX) {
                 off -= batch->len;
@@ -230,7 +216,7 @@ static void enqueue(struct line *l, uint64_t carried)
     pthread_mutex_lock(&lg.lock);
     if (!lg.running) {
         pthread_mutex_unlock(&lg.lock);
-        write_all(lg.fd, l->text, l->len);
+        (void)file_write_all(lg.fd, l->text, l->len);
         free(l);
         return;
     }

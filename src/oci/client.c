@@ -272,20 +272,6 @@ static size_t on_read(char *buf, size_t size, size_t n, void *arg)
     return (size_t)got;
 }
 
-static bool write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return false;
-        p += w, n -= (size_t)w;
-    }
-    return true;
-}
-
 static size_t on_write(char *data, size_t size, size_t n, void *arg)
 {
     struct call *c = arg;
@@ -297,7 +283,7 @@ static size_t on_write(char *data, size_t size, size_t n, void *arg)
     n *= size;
     curl_easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, &status);
     if (q->out_fd >= 0 && status >= 200 && status < 300) {
-        if (!write_all(q->out_fd, data, n)) {
+        if (file_write_all(q->out_fd, data, n) != 0) {
             q->out_failed = true;
             return 0;
         }

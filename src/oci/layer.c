@@ -115,23 +115,6 @@ fail:
     return rc;
 }
 
-static int write_all(int fd, const void *p, size_t n)
-{
-    const char *c = p;
-
-    while (n > 0) {
-        ssize_t w = write(fd, c, n);
-
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return -1;
-        c += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 /* A temporary file in <store>/blobs (same file system as the blobs, so rename is atomic). */
 static int tmp_open(const char *store, char tmp[OCI_PATH_CAP], int *fd, struct err *err)
 {
@@ -165,7 +148,7 @@ int oci_blob_put(const char *store, const void *data, size_t len, char digest_ou
         rc = tmp_open(store, tmp, &fd, err);
     if (rc < 0)
         return rc;
-    if (write_all(fd, data, len) != 0 || fchmod(fd, 0644) != 0 || fsync(fd) != 0) {
+    if (file_write_all(fd, data, len) != 0 || fchmod(fd, 0644) != 0 || fsync(fd) != 0) {
         rc = err_set(err, err_from_errno(errno), "%s: %s", tmp, strerror(errno));
         close(fd);
         unlink(tmp);
@@ -226,7 +209,7 @@ static int copy_fd(int in, int out)
     while ((n = read(in, buf, sizeof(buf))) != 0) {
         if (n < 0 && errno == EINTR)
             continue;
-        if (n < 0 || write_all(out, buf, (size_t)n) != 0)
+        if (n < 0 || file_write_all(out, buf, (size_t)n) != 0)
             return -1;
     }
     return 0;
@@ -459,7 +442,7 @@ static int emit(struct lw *w, const void *p, size_t n, struct err *err)
         return 0;
     if (EVP_DigestUpdate(w->blob_md, p, n) != 1)
         return err_set(err, ERR_INTERNAL, "sha256: update failed");
-    if (write_all(w->fd, p, n) != 0)
+    if (file_write_all(w->fd, p, n) != 0)
         return err_set(err, err_from_errno(errno), "%s: %s", w->tmp, strerror(errno));
     w->blob_size += n;
     /* Start writing back what is written so far, so the disk works while we compress and

@@ -96,19 +96,6 @@ void rt_time_format(uint64_t ms, char out[24])
 
 /* ---------------------------------------------------------------- the relay process */
 
-static void write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return; /* a full disk loses lines, never the app */
-        p += w;
-        n -= (size_t)w;
-    }
-}
-
 static void log_open(struct relay *r)
 {
     struct stat st;
@@ -143,7 +130,7 @@ static void log_line(struct relay *r, int stream, const char *p, size_t n)
     if (r->size > 0 && r->size + len > r->max_bytes)
         log_rotate(r);
     if (r->log_fd >= 0)
-        write_all(r->log_fd, r->out, len);
+        (void)file_write_all(r->log_fd, r->out, len);
     r->size += len;
 }
 
@@ -203,7 +190,7 @@ static void exit_write(const struct relay *r, int status)
     do
         buf[sizeof(buf) - 1 - n++] = (char)('0' + code % 10);
     while ((code /= 10) > 0);
-    write_all(fd, buf + sizeof(buf) - n, (size_t)n);
+    (void)file_write_all(fd, buf + sizeof(buf) - n, (size_t)n);
     close(fd);
     (void)rename(r->exit_tmp, r->exit_path);
 }
@@ -287,7 +274,7 @@ APP_NORETURN static void relay_main(struct relay *r, int report)
     log_open(r);
     msg[0] = getpid();
     msg[1] = runc_run(r, out, errp);
-    write_all(report, (const char *)msg, sizeof(msg));
+    (void)file_write_all(report, (const char *)msg, sizeof(msg));
     close(report);
     if (msg[1] == 0)
         app = read_pid(r->pid_file);
