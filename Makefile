@@ -46,7 +46,7 @@ $(error MODE must be debug, release, asan, tsan or fuzz)
 endif
 
 # Modules in dependency order; each is src/<mod>/*.c with include/<mod>/<mod>.h.
-MODULES ?= base auth gql http obs store flow oci rt pkg bld reg ingress gateway
+MODULES ?= base auth gql http obs store flow oci rt pkg bld reg ingress dep gateway
 LIB_SRC := $(foreach m,$(MODULES),$(wildcard src/$(m)/*.c)) $(EXTRA_SRC)
 LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o)
 # Schemas are compiled in: scripts/embed turns schema/*.graphql (the gateway's) and
@@ -75,7 +75,19 @@ REPLAY_BINS := $(FUZZ_NAMES:%=$(B)/fuzz/replay_%)
 
 .PHONY: all bin run test unit fuzz replay bootstrap format check-deps clean one tools
 all: bin
-bin: $(BIN)
+bin: $(BIN) dashboard
+
+# The web dashboard (docs/dashboard.md): its node_modules from its lock file, then the
+# production build into dashboard/dist, which slipway serves. Each step runs only when what it
+# reads changed, so `make bin` costs nothing more once the dashboard is built.
+DASH_SRC := $(shell find dashboard/src dashboard/public -type f 2>/dev/null) \
+	dashboard/index.html dashboard/vite.config.ts dashboard/tsconfig.json dashboard/package.json
+.PHONY: dashboard
+dashboard: dashboard/dist/index.html
+dashboard/node_modules/.package-lock.json: dashboard/package-lock.json
+	cd dashboard && npm ci --no-audit --no-fund
+dashboard/dist/index.html: dashboard/node_modules/.package-lock.json $(DASH_SRC)
+	cd dashboard && npm run build
 
 $(B)/%.o: %.c
 	@mkdir -p $(@D)
@@ -99,7 +111,13 @@ $(LIB): $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-CLI_OBJ := $(patsubst %.c,$(B)/%.o,$(wildcard src/cli-*.c))
+CLI_OBJ := $(patsubst %.c,$(B)/%.o,$(wildcard src/cli-*.c)) $(B)/gen/completion.o
+# `slipway completion bash|zsh` prints these, compiled in.
+COMPLETION := scripts/completion/slipway.bash scripts/completion/slipway.zsh
+$(B)/gen/completion.c: $(COMPLETION) scripts/embed
+	@mkdir -p $(@D)
+	@echo "  EMBED   $(COMPLETION)"
+	@scripts/embed $@ cli_completion cli-projects.h $(COMPLETION)
 $(BIN): $(B)/src/main.o $(CLI_OBJ) $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)

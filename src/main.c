@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -14,14 +15,18 @@
 
 #include "base/base.h"
 #include "bld/bld.h"
+#include "cli-deploy.h"
 #include "cli-eject.h"
 #include "cli-flow.h"
+#include "cli-projects.h"
+#include "dep/dep.h"
 #include "flow/flow.h"
 #include "gateway/gateway.h"
 #include "http/http.h"
 #include "ingress/ingress.h"
 #include "obs/obs.h"
 #include "reg/reg.h"
+#include "rt/rt.h"
 #include "pkg/pkg.h"
 #include "store/store.h"
 
@@ -63,6 +68,7 @@ static const struct service services[] = {
     {"gateway", "API, identity, dashboard, health and metrics endpoints"},
     {"packager", "GitOps repositories: desired state, history, promotion, eject"},
     {"builder", "builds images from source as durable workflows"},
+    {"deployer", "runs apps on this machine: rollouts, restarts, routes, logs"},
 };
 
 struct app {
@@ -73,6 +79,7 @@ struct app {
     struct flow_cfg flow;
     struct pkg_cfg pkg;
     struct bld_cfg bld;
+    struct dep_cfg dep;
     struct ingress_cfg ingress;
     struct reg_cfg reg;
     const char *config_path;
@@ -95,6 +102,21 @@ static const char usage_main[] =
     "  admin create    create a user with a one-time password (--email E [--name N])\n"
     "  flow            workflows: ls, show, log, cancel, retry (platform operators)\n"
     "  eject PROJECT   download a project's eject archive (runs without slipway)\n"
+    "  deploy PROJECT SERVICE   build and roll out a service, following it to the end\n"
+    "  logs PROJECT SERVICE     a service's output (-f to follow)\n"
+    "  down            stop the apps and the ingress a stopped or killed slipway left running\n"
+    "\n"
+    "Client commands (against a running slipway; slipway login first):\n"
+    "  login [URL]     log in and keep a personal access token; logout, whoami\n"
+    "  workspace use W make W the active workspace (workspace list: yours)\n"
+    "  projects        list projects; project create NAME | delete PROJECT\n"
+    "  env             env create PROJECT NAME [--from ENV] | delete PROJECT NAME\n"
+    "  service         service add PROJECT --repo URL | remove PROJECT SERVICE\n"
+    "  deploys PROJECT SERVICE  deploy history; rollback ... TAG; promote --from --to\n"
+    "  vars            vars list | set | unset: environment and service variables\n"
+    "  scale PROJECT SERVICE N  replicas; domains PROJECT SERVICE [add|remove HOST]\n"
+    "  open PROJECT SERVICE     print (and open) the app's URL\n"
+    "  completion bash|zsh      print the shell completion script\n"
     "  version         print the version and source commit\n"
     "  help [command]  show help for a command\n"
     "\n"
@@ -110,7 +132,7 @@ static const char usage_serve[] =
     "  --store URL        \"sqlite\" (default: a file per service in the data directory) or\n"
     "                     an administrator's postgres:// URL (a database per service)\n"
     "  --services=A,B     run only these services (default: all); known: gateway,\n"
-    "                     packager, builder\n"
+    "                     packager, builder, deployer\n"
     "  --bind ADDR        address to listen on (http.bind, default 127.0.0.1)\n"
     "  --port N           port to listen on (http.port, default 8080; 0 picks one)\n"
     "  --log-level L      debug, info, warn or error (log.level)\n"
@@ -132,6 +154,15 @@ static const char usage_admin[] =
     "  --data-dir DIR     where slipway keeps its state (core.data_dir, default ./data)\n"
     "  --store URL        \"sqlite\" (default) or an administrator's postgres:// URL\n"
     "  --set KEY=VALUE    set any configuration key\n";
+
+static const char usage_down[] =
+    "Usage: slipway down [--data-dir DIR] [options]\n"
+    "\n"
+    "Apps keep running when slipway stops or is killed, and so does the ingress when slipway is\n"
+    "killed. This stops them: every app container of the data directory (SIGTERM, SIGKILL after\n"
+    "deployer.stop_grace) and the ingress's nginx. Their records stay: the next 'slipway serve'\n"
+    "starts the apps again. Run it only while no slipway serves that data directory.\n"
+    "Options as for serve (--data-dir, --config, --set).\n";
 
 static const char usage_version[] = "Usage: slipway version\n\nPrints the version and commit.\n";
 
@@ -238,6 +269,7 @@ static int configure(struct app *app, int argc, char **argv, struct err *err)
     struct cfg_section pkg_sec = pkg_cfg_section(&app->pkg);
     struct cfg_section bld_sec = bld_cfg_section(&app->bld);
     struct cfg_section ingress_sec = ingress_cfg_section(&app->ingress);
+    struct cfg_section dep_sec = dep_cfg_section(&app->dep);
     struct cfg_section reg_sec = reg_cfg_section(&app->reg);
 
     app->cfg = cfg_new();
@@ -248,6 +280,7 @@ static int configure(struct app *app, int argc, char **argv, struct err *err)
     cfg_add(app->cfg, &pkg_sec);
     cfg_add(app->cfg, &bld_sec);
     cfg_add(app->cfg, &ingress_sec);
+    cfg_add(app->cfg, &dep_sec);
     cfg_add(app->cfg, &reg_sec);
     for (int i = 0; i < argc; i++)
         if (parse_one_flag(app, argc, argv, &i, err) < 0)
@@ -296,7 +329,9 @@ struct running {
     struct pkg *pkg;
     struct store *bld_store;
     struct bld_svc *bld;
-    struct ingress *ingress; /* nginx in front of slipway and, later, the apps */
+    struct ingress *ingress; /* nginx in front of slipway and the apps */
+    struct store *dep_store;
+    struct dep *dep;
     struct metrics *metrics;
     struct pool *workers;
     struct obs *obs;
@@ -342,7 +377,8 @@ static int open_stores(struct app *app, struct running *run, struct err *err)
     if (file_secret_load(path, secret, sizeof(secret), err) < 0 ||
         open_store(app, run, "gateway", secret, &run->gw_store, err) < 0 ||
         open_store(app, run, "packager", secret, &run->pkg_store, err) < 0 ||
-        open_store(app, run, "builder", secret, &run->bld_store, err) < 0)
+        open_store(app, run, "builder", secret, &run->bld_store, err) < 0 ||
+        open_store(app, run, "deployer", secret, &run->dep_store, err) < 0)
         return err->code;
     return 0;
 }
@@ -359,8 +395,10 @@ static int new_flow(struct app *app, struct running *run, struct err *err)
     return 0;
 }
 
-/* The gateway on its store: keys, its workflows running (a bad flow.* setting stops the start
- * before anything is created), then the first-run administrator (printed on stdout only). */
+/* The gateway on its store: keys, its workflows registered (a bad flow.* setting stops the
+ * start before anything is created), then the first-run administrator (printed on stdout
+ * only). The engine starts last (start_engine), once the deployer is there for the deploys it
+ * resumes. */
 static int start_gateway(struct app *app, struct running *run, struct err *err)
 {
     char issuer[512], path[4096];
@@ -379,7 +417,7 @@ static int start_gateway(struct app *app, struct running *run, struct err *err)
     if (gw_new(
             &(struct gw_deps){run->gw_store, run->workers, issuer, &app->gw, run->flow, run->reg},
             &run->gw, err) < 0 ||
-        flow_start_engine(run->flow, err) < 0 || gw_first_run(run->gw, stdout, err) < 0)
+        gw_first_run(run->gw, stdout, err) < 0)
         return err->code;
     return 0;
 }
@@ -445,6 +483,39 @@ static int start_ingress(struct app *app, struct running *run, struct err *err)
     return 0;
 }
 
+/* The deployer (docs/deploy.md) runs apps behind the ingress; the gateway's deploys roll out
+ * with it and pull from this process's registry. */
+static int start_deployer(struct app *app, struct running *run, struct err *err)
+{
+    char host[64], exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+
+    if (run->dep_store == NULL)
+        return 0;
+    if (run->gw == NULL)
+        return err_set(err, ERR_INVALID,
+                       "--services: deployer runs in the gateway's process for now; select both");
+    if (n <= 0 || (size_t)n >= sizeof(exe) - 1)
+        return err_set(err, ERR_IO, "/proc/self/exe: %s", n < 0 ? strerror(errno) : "too long");
+    exe[n] = '\0'; /* the apps' log relays run this binary again ("__rt-relay") */
+    if (dep_new(&(struct dep_deps){.data_dir = app->core.data_dir,
+                                   .store = run->dep_store,
+                                   .ingress = run->ingress,
+                                   .cfg = &app->dep,
+                                   .relay_exe = exe},
+                &run->dep, err) < 0)
+        return err->code;
+    metrics_on_render(run->metrics, (metrics_text_fn *)dep_metrics_render, run->dep);
+    snprintf(host, sizeof(host), "127.0.0.1:%d", http_server_port(run->http));
+    gw_set_dep(run->gw, &(struct gw_dep_deps){.dep = run->dep,
+                                              .registry_host = host,
+                                              .ingress_port = run->ingress && app->ingress.enabled
+                                                                  ? (int)app->ingress.port
+                                                                  : 0,
+                                              .workload_domain = app->pkg.workload_domain});
+    return 0;
+}
+
 /* Builds push to the registry of this process, signed with internal tokens. */
 static void registry_to_builder(struct running *run)
 {
@@ -478,22 +549,27 @@ static int start(struct app *app, struct running *run, struct err *err)
                           err) < 0)
         return err->code;
     registry_to_builder(run);
-    return start_ingress(app, run, err);
+    if (start_ingress(app, run, err) < 0 || start_deployer(app, run, err) < 0)
+        return err->code;
+    return run->flow ? flow_start_engine(run->flow, err) : 0;
 }
 
 static void stop(struct running *run)
 {
-    ingress_free(run->ingress); /* nginx finishes its requests while slipway still answers */
     if (run->http)
         http_server_drain(run->http);
     pool_free(run->workers); /* finishes queued work; completions reach the live loops */
     if (run->http)
         http_server_stop(run->http);
+    /* Running deploys stop at their next step and resume at the next start; they use the
+     * gateway, the packager, the deployer and the ingress, which go after them. */
+    flow_free(run->flow);
+    dep_free(run->dep); /* the apps keep running */
+    ingress_free(run->ingress);
     gw_free(run->gw); /* after the loops, whose token caches go with their threads */
     reg_free(run->reg);
     pkg_free(run->pkg);
     bld_svc_free(run->bld);
-    flow_free(run->flow); /* running workflows stop at their next step and resume next start */
     obs_free(run->obs);
     http_router_free(run->router);
     metrics_free(run->metrics);
@@ -503,6 +579,8 @@ static void stop(struct running *run)
         store_close(run->pkg_store);
     if (run->bld_store)
         store_close(run->bld_store);
+    if (run->dep_store)
+        store_close(run->dep_store);
 }
 
 static int ensure_dir(const char *dir, struct err *err)
@@ -536,17 +614,28 @@ static void maintain(struct running *run, const struct log_ctx *lc)
         LOG_ERROR(lc, "slipway.maintenance_failed", LF_STR("error", err.msg));
 }
 
+/* How often freed memory is handed back to the system: builds, pulls and rollouts use tens of
+ * megabytes for a while, and glibc keeps what they freed in its arenas otherwise. */
+#define TRIM_MS 5000
+
 /* Waits for SIGTERM or SIGINT, running maintain() every <every_ms> meanwhile. */
 static void wait_for_stop(const sigset_t *set, struct running *run, int64_t every_ms,
                           const struct log_ctx *lc)
 {
-    struct timespec ts = {.tv_sec = every_ms / 1000, .tv_nsec = (every_ms % 1000) * 1000000};
+    int64_t tick = every_ms < TRIM_MS ? every_ms : TRIM_MS;
+    struct timespec ts = {.tv_sec = tick / 1000, .tv_nsec = (tick % 1000) * 1000000};
+    uint64_t next = time_mono_ms() + (uint64_t)every_ms;
     int sig = 0;
 
     for (;;) {
         sig = sigtimedwait(set, NULL, &ts);
-        if (sig < 0 && errno == EAGAIN)
-            maintain(run, lc);
+        if (sig < 0 && errno == EAGAIN) {
+            malloc_trim(0);
+            if (time_mono_ms() >= next) {
+                maintain(run, lc);
+                next = time_mono_ms() + (uint64_t)every_ms;
+            }
+        }
         if (sig < 0)
             continue;
         if (sig != SIGHUP)
@@ -570,6 +659,9 @@ static int cmd_serve(struct app *app)
         return fail("log.level: must be debug, info, warn or error", NULL);
     if (ensure_dir(app->core.data_dir, &err) < 0)
         return fail("cannot start", &err);
+    /* Two malloc arenas rather than eight per core: slipway's threads mostly wait, and each
+     * arena keeps freed memory of its own (the idle footprint, bench/deploy.sh). */
+    mallopt(M_ARENA_MAX, 2);
     block_signals(&set);
     log_start(2, lvl, 8192);
     if (start(app, &run, &err) < 0) {
@@ -650,6 +742,25 @@ static int cmd_admin(struct app *app, const char *sub)
     return 0;
 }
 
+/* `down`: what a slipway that is not running left running on its data directory. */
+static int cmd_down(struct app *app)
+{
+    char data[PATH_MAX], dir[PATH_MAX + 16];
+    struct err err = {0};
+    size_t n = 0;
+
+    if (realpath(app->core.data_dir, data) == NULL) {
+        err_set(&err, err_from_errno(errno), "%s: %s", app->core.data_dir, strerror(errno));
+        return fail("down", &err);
+    }
+    if (dep_stop_all(data, NULL, (uint64_t)app->dep.stop_grace_ms, &n, &err) < 0)
+        return fail("down", &err);
+    snprintf(dir, sizeof(dir), "%s/ingress", data);
+    printf("stopped %zu app container%s%s\n", n, n == 1 ? "" : "s",
+           ingress_stop_left(dir, (uint64_t)app->ingress.stop_grace_ms) ? " and the ingress" : "");
+    return 0;
+}
+
 static int cmd_help(const char *topic)
 {
     if (topic == NULL)
@@ -662,14 +773,22 @@ static int cmd_help(const char *topic)
         fputs(cli_flow_usage, stdout);
     else if (strcmp(topic, "eject") == 0)
         fputs(cli_eject_usage, stdout);
+    else if (strcmp(topic, "deploy") == 0)
+        fputs(cli_deploy_usage, stdout);
+    else if (strcmp(topic, "logs") == 0)
+        fputs(cli_logs_usage, stdout);
+    else if (strcmp(topic, "down") == 0)
+        fputs(usage_down, stdout);
     else if (strcmp(topic, "version") == 0)
         fputs(usage_version, stdout);
     else if (strcmp(topic, "help") == 0)
         fputs("Usage: slipway help [command]\n", stdout);
+    else if (cli_command_find(topic) != NULL)
+        fputs(cli_command_find(topic)->usage, stdout);
     else {
         fprintf(stderr,
-                "slipway: no help for \"%s\"; commands: serve, config, admin, flow, version, "
-                "help\n",
+                "slipway: no help for \"%s\"; commands: serve, config, admin, flow, eject, deploy, "
+                "logs, down, version, help, and the client commands slipway help lists\n",
                 topic);
         return 2;
     }
@@ -697,6 +816,8 @@ static int run_command(const char *cmd, const char *sub, int argc, char **argv)
     }
     if (strcmp(cmd, "serve") == 0)
         rc = cmd_serve(&app);
+    else if (strcmp(cmd, "down") == 0)
+        rc = cmd_down(&app);
     else if (app.admin)
         rc = cmd_admin(&app, sub);
     else
@@ -709,6 +830,9 @@ int main(int argc, char **argv)
 {
     const char *cmd = argc > 1 ? argv[1] : "help";
 
+    if (strcmp(cmd, "__rt-relay") == 0) /* an app's log relay (src/rt/relay.c), not a command */
+        rt_relay_exec_main(argc - 2, argv + 2);
+
     if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0)
         return cmd_help(argc > 2 && strcmp(cmd, "help") == 0 ? argv[2] : NULL);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
@@ -717,12 +841,18 @@ int main(int argc, char **argv)
     }
     if (wants_help(argc - 2, argv + 2))
         return cmd_help(cmd);
-    if (strcmp(cmd, "serve") == 0)
+    if (strcmp(cmd, "serve") == 0 || strcmp(cmd, "down") == 0)
         return run_command(cmd, NULL, argc - 2, argv + 2);
     if (strcmp(cmd, "flow") == 0)
         return cli_flow_main(argc - 2, argv + 2, flow_store_open);
     if (strcmp(cmd, "eject") == 0)
         return cli_eject_main(argc - 2, argv + 2);
+    if (strcmp(cmd, "deploy") == 0)
+        return cli_deploy_main(argc - 2, argv + 2);
+    if (strcmp(cmd, "logs") == 0)
+        return cli_logs_main(argc - 2, argv + 2);
+    if (cli_command_find(cmd) != NULL)
+        return cli_command_find(cmd)->main(argc - 2, argv + 2);
     if ((strcmp(cmd, "config") == 0 || strcmp(cmd, "admin") == 0) && argc > 2)
         return run_command(cmd, argv[2], argc - 3, argv + 3);
     fprintf(stderr, "slipway: unknown command \"%s\"\n\n%s", cmd, usage_main);

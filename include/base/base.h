@@ -528,6 +528,10 @@ void metric_add(struct metric *s, double v);
 void metric_set(struct metric *s, double v);
 void metric_observe(struct metric *s, double v);
 void metrics_on_collect(struct metrics *m, metrics_collect_fn *fn, void *arg);
+/* Registers <fn>, which appends whole families in the text format after the registered ones at
+ * every render: for series that come and go (the replicas of apps). */
+typedef void metrics_text_fn(void *arg, struct sbuf *out);
+void metrics_on_render(struct metrics *m, metrics_text_fn *fn, void *arg);
 /* Prometheus text exposition format 0.0.4. */
 void metrics_render(struct metrics *m, struct sbuf *out);
 /* Registers process_cpu_seconds_total, process_resident_memory_bytes, process_open_fds,

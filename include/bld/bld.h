@@ -268,6 +268,7 @@ struct bld_cfg {
     int64_t timeout_ms;  /* wall clock of a whole build, 0: none */
     int64_t concurrency; /* builds run at once by this process */
     char *ca_bundle;     /* host PEM file the steps trust ("": the image's own bundle) */
+    char *base_cache;    /* the build images' cache ("": <data_dir>/builder/base) */
 };
 struct cfg_section bld_cfg_section(struct bld_cfg *target);
 

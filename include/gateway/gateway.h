@@ -31,6 +31,9 @@ struct gw_cfg {
     int64_t ws_send_buffer;     /* bytes queued for a slow reader before it is closed */
     int64_t ws_max_operations;  /* operations one connection may run at once */
     int64_t ws_recheck_ms;      /* how often streams' sessions and memberships are checked */
+    /* The dashboard's built files (docs/dashboard.md); borrowed from the cfg set, NULL: the
+     * default, dashboard/dist. Read once, by gw_routes_add(). */
+    char *dashboard_dir;
 };
 /* The gateway.* keys (bounds, defaults, docs) filling <target>. */
 struct cfg_section gw_cfg_section(struct gw_cfg *target);
@@ -43,7 +46,8 @@ struct gw_deps {
     const char *issuer;       /* the public URL, e.g. "http://127.0.0.1:8080" (copied) */
     const struct gw_cfg *cfg; /* NULL: the defaults */
     struct flow *flow;        /* the workflow engine on <store> (the gateway registers its
-                                 workflows; /api/flows shows them) */
+                                 workflows, the deploy among them, before the caller starts
+                                 the engine; /api/flows shows them) */
     struct reg *reg;          /* the built-in registry: /v2/ and /v2/token (NULL: none) */
 };
 
@@ -68,6 +72,16 @@ void gw_set_pkg(struct gw *g, struct pkg *p);
 /* The builder the API calls (borrowed; must outlive the server). Before gw_routes_add(). */
 struct bld_svc;
 void gw_set_bld(struct gw *g, struct bld_svc *b);
+/* The deployer the deploy workflow rolls out with, and what it needs to know of this process.
+ * Before the flow engine starts (deploys resumed at start roll out at once). Strings copied. */
+struct dep;
+struct gw_dep_deps {
+    struct dep *dep;             /* borrowed; NULL: apps do not run here */
+    const char *registry_host;   /* where builds push and rollouts pull: "127.0.0.1:8080" */
+    int ingress_port;            /* service references reach other services here; 0: none */
+    const char *workload_domain; /* platform domains' parent (packager.workload_domain) */
+};
+void gw_set_dep(struct gw *g, const struct gw_dep_deps *d);
 /* Adds the identity routes and /graphql to <r>; <g> must outlive the server. */
 int gw_routes_add(struct gw *g, struct http_router *r, struct err *err) APP_MUST_CHECK;
 /* Blocking, every cfg->maintenance_ms (main.c calls it from its own thread): replaces the

@@ -55,6 +55,8 @@ struct http_route_opts {
     int64_t max_body_bytes; /* 0 = the server's http.max_body_bytes */
     bool no_access_log;     /* health probes and scrapes would drown the log */
     bool stream_body;       /* the body is not buffered: see http_req_stream() */
+    bool fallback;          /* only for paths no other route matches, for its own methods
+                               (the dashboard's "/{path...}"); never a 405 for other ones */
 };
 
 /* A router maps method + path to a handler. Patterns are absolute paths whose segments are
@@ -230,5 +232,35 @@ int http_client_do(const struct http_client_req *req, struct http_client_res *re
 void http_client_res_release(struct http_client_res *res);
 /* A header of the response (case-insensitive), or SLICE_NULL. */
 struct slice http_client_res_header(const struct http_client_res *res, const char *name);
+
+/* ---------------------------------------------------------------- WebSocket client */
+
+/* A blocking RFC 6455 client for tools (the CLI): one connection, used by one thread at a
+ * time, any thread but never an event loop's. */
+struct http_wsc;
+struct http_wsc_opts {
+    const char *const *headers;  /* NULL-terminated "Name: value" lines (Authorization), or NULL */
+    const char *subprotocol;     /* offered, and the server must choose it; or NULL */
+    uint64_t connect_timeout_ms; /* connection and handshake, 0 = 5 s */
+    size_t max_message;          /* of a received message, fragments joined; 0 = 1 MiB */
+};
+/* Connects to "ws://host[:port][/path]" and completes the opening handshake (the server's
+ * Sec-WebSocket-Accept and subprotocol are checked). On success *out belongs to the caller
+ * (http_wsc_free()). ERR_INVALID for a bad URL or a server breaking the handshake rules,
+ * ERR_UNAVAILABLE when it could not connect or answered other than 101 (the message quotes
+ * its status line), ERR_TIMEOUT. <opts> may be NULL. */
+int http_wsc_connect(const char *url, const struct http_wsc_opts *opts, struct http_wsc **out,
+                     struct err *err) APP_MUST_CHECK;
+/* Sends <text> as one text message (a masked frame). ERR_UNAVAILABLE once closing. */
+int http_wsc_send(struct http_wsc *c, struct slice text, struct err *err) APP_MUST_CHECK;
+/* Waits up to <timeout_ms> for the next whole message and puts it in <out> (reset first),
+ * answering pings meanwhile. ERR_TIMEOUT when none came (the connection stays usable);
+ * ERR_UNAVAILABLE when the server closed (its code and reason in the message; our close
+ * answer is sent) or went away; ERR_INVALID when it broke the protocol (closed with the
+ * code that says why); ERR_LIMIT when the message passes <out>'s max. */
+int http_wsc_recv(struct http_wsc *c, struct sbuf *out, uint64_t timeout_ms,
+                  struct err *err) APP_MUST_CHECK;
+/* Closes (1000, waiting up to 1 s for the server's answer) and frees. NULL is fine. */
+void http_wsc_free(struct http_wsc *c);
 
 #endif

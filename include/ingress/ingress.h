@@ -13,6 +13,10 @@
  * Threads: ingress_new(), ingress_apply() and ingress_free() block (they spawn `nginx -t` and
  * wait for nginx); call them from the main thread or a worker (pool_run), never from a loop.
  * ingress_apply() may be called from any thread; calls are serialized.
+ *
+ * nginx outlives a slipway that is killed (own process group, no parent-death signal; SIGHUP
+ * only reloads it) and keeps serving the routes last applied; the next ingress_new() on the
+ * same run directory adopts it. Only ingress_free() stops it.
  */
 #ifndef SLIPWAY_INGRESS_H
 #define SLIPWAY_INGRESS_H
@@ -39,9 +43,12 @@ struct ingress_deps {
 
 struct ingress;
 
-/* Writes nginx's main configuration under deps->run_dir (created when missing), stops an
- * nginx left running by an earlier slipway on that directory, starts nginx with no routes yet
- * (API hosts and the 404 page only) and waits until it answers. On success *out belongs to the
+/* Writes nginx's main configuration under deps->run_dir (created when missing) and puts the
+ * routes the previous process applied (routes.conf) in force again, or none (API hosts and the
+ * 404 page only) when that file is missing or no longer valid. A live nginx master an earlier
+ * slipway left on that directory (it was killed; nginx kept serving) is adopted: reloaded with
+ * SIGHUP, never stopped, and supervised by polling its pid. Else a new nginx is started. Waits
+ * until nginx answers with those routes. On success *out belongs to the
  * caller (ingress_free()). ERR_INVALID for a bad setting (bind, API hosts, paths nginx could
  * not take literally), ERR_NOTFOUND when cfg->nginx is missing, ERR_UNAVAILABLE when nginx
  * did not come up (the message quotes its error log, e.g. the port being taken). */
@@ -50,6 +57,11 @@ int ingress_new(const struct ingress_cfg *cfg, const struct ingress_deps *deps,
 /* Stops nginx: SIGQUIT (finish open requests), SIGTERM after cfg->stop_grace_ms, SIGKILL
  * 2 s later; no nginx process of this ingress is left when it returns. NULL is fine. */
 void ingress_free(struct ingress *ig);
+
+/* Stops the nginx an earlier slipway left serving on <run_dir> (killed, its nginx kept on):
+ * SIGQUIT, then its whole group SIGKILLed after <grace_ms>. 1 when one was stopped, 0 when none
+ * ran there. For `slipway down`; never while a slipway runs on that directory. */
+int ingress_stop_left(const char *run_dir, uint64_t grace_ms);
 
 /* One hostname's traffic. Every string is borrowed for the call only. */
 struct ingress_route {

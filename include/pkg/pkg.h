@@ -103,6 +103,88 @@ int pkg_configure(struct pkg *p, const struct pkg_call *c, const char *env, cons
 int pkg_history(struct pkg *p, const struct pkg_call *c, const char *env, const char *service,
                 size_t limit, pkg_history_fn *fn, void *arg, struct err *err) APP_MUST_CHECK;
 
+/* ---------------------------------------------------------------- reading what is desired */
+
+enum pkg_var_form {
+    PKG_VAR_LITERAL,
+    PKG_VAR_SECRET,
+    PKG_VAR_SHARED,
+    PKG_VAR_DATABASE,
+    PKG_VAR_SERVICE
+};
+/* One variable as stored (docs/gitops.md, "variable"). */
+struct pkg_var {
+    const char *key;
+    enum pkg_var_form form;
+    const char *value;            /* LITERAL: the text; SECRET: "********" (never the plaintext) */
+    const char *shared;           /* SHARED: the shared variable's name */
+    const char *database, *field; /* DATABASE: {database, field}; SERVICE: field */
+    const char *service;          /* SERVICE: the service referred to */
+};
+
+/* One service of an environment: base/values.yaml and the environment's values merged (the
+ * environment's wins). */
+struct pkg_service_info {
+    const char *name;
+    const char *image;        /* the image repository, without tag or digest */
+    const char *tag, *digest; /* deployed; NULL before the first deploy */
+    int64_t port;
+    const char *framework, *start_command; /* what the builder detected, NULL when unknown */
+    const char *custom_start_command;      /* the environment's, else base's; NULL: none */
+    const char *health_path;               /* NULL: none */
+    const char *source_url, *source_ref, *context_path; /* NULL for an image service */
+    int64_t replicas; /* the environment's, else base's, else 1 (as set: suspended runs none) */
+    bool suspended;
+    int64_t autoscale_min, autoscale_max, autoscale_cpu; /* 0: no autoscaling; cpu 80 unset */
+    /* "small" (the default), "medium", "large", "custom"; for a service without resources of
+     * its own in an environment that has them (pkg_env_resources_set), that environment's
+     * "ECO" or "PRODUCTION" with its amounts. */
+    const char *tier;
+    uint64_t cpu_millis;   /* the tier's: 250, 500, 1000, or custom (0: custom without cpu) */
+    uint64_t memory_bytes; /* the tier's: 256, 512, 1024 MiB, or custom (0: likewise) */
+    /* the committed one, else the computed default; NULL without a workload domain */
+    const char *platform_domain;
+    const char *const *domains; /* custom domains */
+    size_t ndomains;
+    const struct pkg_var *vars; /* the service's variables, in key order */
+    size_t nvars;
+};
+
+/* The services of <env> at the newest commit, in name order, in <a>: every service of base,
+ * deployed there or not. ERR_NOTFOUND for an unknown project or environment. Any member role
+ * may read. */
+int pkg_env_services(struct pkg *p, const struct pkg_call *c, const char *env, struct arena *a,
+                     struct pkg_service_info **out, size_t *n, struct err *err) APP_MUST_CHECK;
+/* The environment's shared variables, in key order, in <a> (secrets masked). */
+int pkg_shared_variables(struct pkg *p, const struct pkg_call *c, const char *env, struct arena *a,
+                         struct pkg_var **out, size_t *n, struct err *err) APP_MUST_CHECK;
+/* The environment of <service>'s containers in <env>: "KEY=value" strings in <a>, in key order,
+ * with shared references resolved, secrets decrypted (with the project's key: only into this
+ * array, never logged) and service references resolved to how replicas on this machine reach
+ * the other service: its platform domain through the ingress (<ingress_port>; 0 when no
+ * ingress runs, which makes a service reference ERR_INVALID naming the variable). A database
+ * reference is ERR_INVALID naming the variable until databases exist. ERR_NOTFOUND for an
+ * unknown project, environment or service. Needs a role that may deploy. */
+int pkg_service_env(struct pkg *p, const struct pkg_call *c, const char *env, const char *service,
+                    int ingress_port, struct arena *a, const char ***out, size_t *n,
+                    struct err *err) APP_MUST_CHECK;
+
+/* An environment's resources (API.md setEnvironmentResources): the default of its services that
+ * set no resources of their own, kept as `resources` in its values.yaml. */
+struct pkg_env_resources {
+    bool set;           /* false: never set (services default to the small tier) */
+    const char *tier;   /* "ECO" or "PRODUCTION" */
+    int64_t cpu_millis; /* 100..32000 */
+    int64_t memory_mb;  /* 128..65536 */
+    int64_t disk_mb;    /* 0..102400 */
+};
+int pkg_env_resources_get(struct pkg *p, const struct pkg_call *c, const char *env, struct arena *a,
+                          struct pkg_env_resources *out, struct err *err) APP_MUST_CHECK;
+/* "config(<env>): resources <tier> <cpu>m/<memory>Mi"; ERR_INVALID naming the field and range. */
+int pkg_env_resources_set(struct pkg *p, const struct pkg_call *c, const char *env,
+                          const struct pkg_env_resources *r, char commit[41],
+                          struct err *err) APP_MUST_CHECK;
+
 /* ---------------------------------------------------------------- eject */
 
 /* The largest archive pkg_eject() makes. */

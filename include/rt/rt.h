@@ -26,6 +26,10 @@ struct rt_opts {
     uint64_t log_max_bytes; /* one log file is rotated past this; 0: 8 MiB */
     unsigned log_files;     /* rotated files kept besides the current one; 0: 3 */
     bool force_copy;        /* never try overlayfs (tests of the copy path) */
+    /* The binary the log relays run as (slipway itself, whose main() hands "__rt-relay" to
+     * rt_relay_exec_main()): a relay then holds only its own few pages instead of a copy of
+     * the process that forked it. NULL: the relay is a plain fork (tests). */
+    const char *relay_exe;
 };
 
 /* Makes the directories under opts->root and checks runc is there. *out belongs to the caller
@@ -169,6 +173,11 @@ int rt_adopt(struct rt *rt, struct arena *a, struct rt_info **out, size_t *n,
 int rt_stop(struct rt *rt, const char *id, uint64_t grace_ms, struct err *err) APP_MUST_CHECK;
 
 /* ---------------------------------------------------------------- logs (relay.c) */
+
+/* The relay of a container, run by rt_opts.relay_exe as `<exe> __rt-relay MAX FILES LOG_DIR
+ * PID_FILE RUNC ARGS…` with the report pipe on fd 3: what main() calls for "__rt-relay"
+ * (argv from "MAX" on). Never returns. */
+APP_NORETURN void rt_relay_exec_main(int argc, char **argv);
 
 /* Lines of output are written as "<RFC 3339 ms time> <out|err> <line>\n" to
  * <root>/logs/<id>/current, which becomes current.1 (current.1 becomes current.2, …) once it

@@ -43,11 +43,19 @@ struct collector {
     void *arg;
 };
 
+/* A source of series that come and go (one per container): rendered as text after the rest. */
+struct text_source {
+    struct text_source *next;
+    metrics_text_fn *fn;
+    void *arg;
+};
+
 struct metrics {
     pthread_mutex_t lock;
     struct metric *_Atomic families;
     struct metric *last_family;   /* guarded by lock */
     struct collector *collectors; /* guarded by lock */
+    struct text_source *texts;    /* guarded by lock */
     struct proc_metrics *proc;
 };
 
@@ -116,6 +124,12 @@ void metrics_free(struct metrics *m)
 
         m->collectors = c->next;
         free(c);
+    }
+    while (m->texts) {
+        struct text_source *t = m->texts;
+
+        m->texts = t->next;
+        free(t);
     }
     free(m->proc);
     pthread_mutex_destroy(&m->lock);
@@ -231,6 +245,18 @@ void metrics_on_collect(struct metrics *m, metrics_collect_fn *fn, void *arg)
     pthread_mutex_unlock(&m->lock);
 }
 
+void metrics_on_render(struct metrics *m, metrics_text_fn *fn, void *arg)
+{
+    struct text_source *t = xmalloc(sizeof(*t));
+
+    t->fn = fn;
+    t->arg = arg;
+    pthread_mutex_lock(&m->lock);
+    t->next = m->texts;
+    m->texts = t;
+    pthread_mutex_unlock(&m->lock);
+}
+
 static void put_label_value(struct sbuf *out, const char *v)
 {
     for (; *v; v++) {
@@ -343,6 +369,10 @@ void metrics_render(struct metrics *m, struct sbuf *out)
         sbuf_printf(out, "\n# TYPE %s %s\n", f->name, types[f->type]);
         render_series(out, atomic_load(&f->series));
     }
+    pthread_mutex_lock(&m->lock);
+    for (struct text_source *t = m->texts; t; t = t->next)
+        t->fn(t->arg, out);
+    pthread_mutex_unlock(&m->lock);
 }
 
 /* ------------------------------------------------------------ process metrics */

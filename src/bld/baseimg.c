@@ -36,13 +36,15 @@
 #include "bld/bld-int.h"
 #include "rt/rt.h"
 
-#define FORMAT_LINE  "slipway-base-rootfs 2\n" /* change when the finishing steps change */
-#define OUT_MAX      (8u << 20)                /* apt's output for the largest set is ~200 KiB */
+#define FORMAT_LINE  "slipway-base-rootfs " STR(BLD_BASE_FORMAT) "\n"
+#define OUT_MAX      (8u << 20) /* apt's output for the largest set is ~200 KiB */
 #define NAMES_MAX    32
 #define APP_UID      BLD_BASE_APP_UID
 #define BLOCK        (64u << 10)
 #define CERTS_MAX    4096
 #define MIN_SZ(a, b) ((a) < (b) ? (a) : (b))
+#define STR_(x)      #x
+#define STR(x)       STR_(x)
 
 extern char **environ;
 
@@ -716,9 +718,10 @@ static const char nsswitch_text[] = "passwd: files\n"
 static const char hosts_text[] = "127.0.0.1\tlocalhost\n"
                                  "::1\tlocalhost ip6-localhost ip6-loopback\n";
 
-/* Serves /srv/www on 8080 as the app user: every path that is not a file gets index.html (the
- * SPA fallback). Temporary files and the pid go to /tmp, logs to the container's output. The
- * image step may replace this file to use another port. */
+/* Serves /srv/www as the app user: every path that is not a file gets index.html (the SPA
+ * fallback). The port is in /tmp/listen.conf, which the start command writes from $PORT (replicas
+ * share the host's network, so each needs its own). Temporary files and the pid go to /tmp, logs
+ * to the container's output. */
 static const char nginx_text[] = "worker_processes 1;\n"
                                  "pid /tmp/nginx.pid;\n"
                                  "error_log stderr warn;\n"
@@ -735,7 +738,7 @@ static const char nginx_text[] = "worker_processes 1;\n"
                                  "    uwsgi_temp_path /tmp/nginx-uwsgi;\n"
                                  "    scgi_temp_path /tmp/nginx-scgi;\n"
                                  "    server {\n"
-                                 "        listen 8080;\n"
+                                 "        include /tmp/listen.conf;\n"
                                  "        root /srv/www;\n"
                                  "        location / { try_files $uri $uri/ /index.html; }\n"
                                  "    }\n"

@@ -109,6 +109,9 @@ int bld_base_resolve(const struct bld_base_spec *s, const char *cache_dir, struc
                      struct bld_base_pkg **pkgs, size_t *count, struct err *err) APP_MUST_CHECK;
 
 /* The cache key of a sorted closure: SHA-256 of a format line and "name=version\n" lines. */
+/* The version of how base root filesystems are finished (the files slipway writes into them):
+ * part of every base key, so a change makes new root filesystems and new images. */
+#define BLD_BASE_FORMAT 3
 void bld_base_key(const struct bld_base_pkg *pkgs, size_t count, char key[BLD_BASE_KEY_HEX + 1]);
 
 /* ---------------------------------------------------------------- build */

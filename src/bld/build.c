@@ -36,11 +36,12 @@
 #define STEP_PATH                                                                                  \
     "PATH=/app/node_modules/.bin:/app/.venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:"         \
     "/usr/bin:/sbin:/bin"
-#define IMAGE_PATH  STEP_PATH /* nginx is in /usr/sbin */
-#define NGINX_START "exec nginx -e stderr -g 'daemon off;'"
-#define CA_FILE     "/etc/ssl/certs/ca-certificates.crt"
-#define READ_MAX    (4u << 20)
-#define PATH_BYTES  1024
+#define IMAGE_PATH STEP_PATH /* nginx is in /usr/sbin */
+#define NGINX_START                                                                                \
+    "echo \"listen ${PORT:-8080};\" >/tmp/listen.conf && exec nginx -e stderr -g 'daemon off;'"
+#define CA_FILE    "/etc/ssl/certs/ca-certificates.crt"
+#define READ_MAX   (4u << 20)
+#define PATH_BYTES 1024
 
 extern char **environ;
 
@@ -273,7 +274,7 @@ int bld_build_plan(struct arena *a, const char *app, const struct bld_service *s
     if (p->static_dir != NULL && p->start == NULL) {
         p->runtime = "static";
         p->deps_in_image = false;
-        p->port = 8080; /* what the static runtime's nginx.conf listens on */
+        p->port = 8080; /* the static server listens on $PORT, this when it is unset */
     } else {
         p->deps_in_image = p->deps_dir != NULL;
     }
@@ -361,15 +362,17 @@ static int pick_service(struct bctx *c, struct err *err)
 /* ---------------------------------------------------------------- base images */
 
 /* A signature of the host's package lists: apt resolves from them, so while they are unchanged
- * a base key found before is still the key apt would give. */
+ * (and the root filesystems are finished the same way) a base key found before is still the key
+ * apt would give. */
 static void lists_sig(char *out, size_t max)
 {
     struct stat st;
 
     if (stat(APT_LISTS, &st) != 0)
-        snprintf(out, max, "none");
+        snprintf(out, max, "f%d-none", BLD_BASE_FORMAT);
     else
-        snprintf(out, max, "%lld.%09ld", (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+        snprintf(out, max, "f%d-%lld.%09ld", BLD_BASE_FORMAT, (long long)st.st_mtim.tv_sec,
+                 st.st_mtim.tv_nsec);
 }
 
 /* The rootfs of <runtime> (<build>: its build image) and its key, from the memo under

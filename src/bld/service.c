@@ -87,6 +87,10 @@ static const struct cfg_key bld_keys[] = {
     CFG_STR("builder.ca_bundle", struct bld_cfg, ca_bundle, "", 0,
             "A host file of PEM certificates that install and build steps trust instead of "
             "the build image's own (a TLS-intercepting proxy's CA). Empty: Debian's bundle."),
+    CFG_STR("builder.base_cache", struct bld_cfg, base_cache, "", 0,
+            "Where the Debian packages and root filesystems of the build images are kept; it "
+            "holds no user data, so installations on one machine may share it. Empty: "
+            "<data_dir>/builder/base."),
 };
 
 struct cfg_section bld_cfg_section(struct bld_cfg *target)
@@ -554,7 +558,12 @@ int bld_svc_new(const struct bld_svc_deps *d, struct bld_svc **out, struct err *
     s->issuer = xstrdup(d->issuer);
     s->data_dir = xstrdup(d->data_dir);
     snprintf(path, sizeof(path), "%s/builder/base", d->data_dir);
-    s->base_cache = xstrdup(d->base_cache ? d->base_cache : path);
+    if (d->base_cache != NULL)
+        s->base_cache = xstrdup(d->base_cache);
+    else if (d->cfg != NULL && d->cfg->base_cache != NULL && *d->cfg->base_cache)
+        s->base_cache = xstrdup(d->cfg->base_cache);
+    else
+        s->base_cache = xstrdup(path);
     if (d->cfg != NULL) {
         s->cfg = *d->cfg;
     } else {
@@ -563,8 +572,10 @@ int bld_svc_new(const struct bld_svc_deps *d, struct bld_svc **out, struct err *
         cfg_add(c, &sec);
         cfg_free(c); /* frees the strings it gave: ca_bundle is copied below */
         s->cfg.ca_bundle = NULL;
+        s->cfg.base_cache = NULL;
     }
     s->cfg.ca_bundle = xstrdup(d->cfg && d->cfg->ca_bundle ? d->cfg->ca_bundle : "");
+    s->cfg.base_cache = NULL; /* the caller's; s->base_cache is the copy used */
     bld_svc_set_registry(s, d->registry);
     rc = store_migrate(s->store, migrations, ARRAY_LEN(migrations), err);
     if (rc == 0)

@@ -7,6 +7,7 @@
 
 #include "auth/auth.h"
 #include "base/base.h"
+#include "dep/dep.h"
 #include "gateway/gw-int.h"
 #include "gql/gql.h"
 #include "pkg/pkg.h"
@@ -17,10 +18,6 @@
 struct project_v {
     const char *id, *name;
     int64_t created_ms;
-};
-
-struct env_v {
-    const char *id, *name, *ns;
 };
 
 /* <v> into a claim when it fits whole (a cut could split a UTF-8 sequence); else empty. */
@@ -69,8 +66,7 @@ static int call_for(struct gql_rctx *rc, struct gw_caller *c, const char *id, st
     return gw_pkg_call(c, gql_rctx_arena(rc), c->workspace, c->role, id, out, err);
 }
 
-/* The slug argument <name> (of <in> when not NULL), as a C string in the request's arena. */
-static int slug_arg(struct gql_rctx *rc, const struct gql_val *in, const char *name,
+int gw_api_slug_arg(struct gql_rctx *rc, const struct gql_val *in, const char *name,
                     const char *label, bool optional, const char **out, struct err *err)
 {
     struct slice s;
@@ -87,7 +83,7 @@ static int slug_arg(struct gql_rctx *rc, const struct gql_val *in, const char *n
 }
 
 /* Changes to a suspended workspace wait until it is resumed; reading and eject do not. */
-static int require_active(const struct gw_caller *c, struct err *err)
+int gw_api_require_active(const struct gw_caller *c, struct err *err)
 {
     for (size_t i = 0; i < c->nworkspaces; i++)
         if (strcmp(c->workspaces[i].id, c->workspace) == 0 && c->workspaces[i].suspended)
@@ -185,7 +181,7 @@ static int api_project(struct gql_rctx *rc, const struct gql_val *parent, struct
     int rc_;
 
     (void)parent;
-    if ((rc_ = slug_arg(rc, NULL, "id", "id", false, &id, err)) < 0) {
+    if ((rc_ = gw_api_slug_arg(rc, NULL, "id", "id", false, &id, err)) < 0) {
         if (rc_ != ERR_INVALID)
             return rc_;
         *out = GQL_NULL; /* no project can have that id */
@@ -202,9 +198,9 @@ static int create_project(struct gql_rctx *rc, struct gw_caller *c, struct gw_mu
     const char *name, *id;
     int rc_;
 
-    if ((rc_ = slug_arg(rc, in, "name", "input.name", false, &name, err)) < 0 ||
-        (rc_ = slug_arg(rc, in, "id", "input.id", true, &id, err)) < 0 ||
-        (rc_ = require_active(c, err)) < 0)
+    if ((rc_ = gw_api_slug_arg(rc, in, "name", "input.name", false, &name, err)) < 0 ||
+        (rc_ = gw_api_slug_arg(rc, in, "id", "input.id", true, &id, err)) < 0 ||
+        (rc_ = gw_api_require_active(c, err)) < 0)
         return rc_;
     if (id == NULL)
         id = name;
@@ -230,8 +226,8 @@ static int delete_project(struct gql_rctx *rc, struct gw_caller *c, struct gw_mu
     const char *id;
     int rc_;
 
-    if ((rc_ = slug_arg(rc, NULL, "id", "id", false, &id, err)) < 0 ||
-        (rc_ = require_active(c, err)) < 0)
+    if ((rc_ = gw_api_slug_arg(rc, NULL, "id", "id", false, &id, err)) < 0 ||
+        (rc_ = gw_api_require_active(c, err)) < 0)
         return rc_;
     m->target = slice_from_cstr(id);
     if ((rc_ = call_for(rc, c, id, &call, err)) < 0)
@@ -240,6 +236,9 @@ static int delete_project(struct gql_rctx *rc, struct gw_caller *c, struct gw_mu
     if (rc_ == ERR_NOTFOUND)
         return err_set(err, ERR_NOTFOUND, "id: no project %s in workspace %s", id, c->workspace);
     if (rc_ < 0)
+        return rc_;
+    /* What ran is stopped once the desired state is gone, so nothing restarts it. */
+    if (c->g->dep != NULL && (rc_ = dep_remove_project(c->g->dep, c->workspace, id, NULL, err)) < 0)
         return rc_;
     *out = GQL_BOOL(true);
     return 0;
@@ -297,9 +296,9 @@ static int set_project_mirror(struct gql_rctx *rc, struct gw_caller *c, struct g
     char *u = NULL;
     int rc_;
 
-    if ((rc_ = slug_arg(rc, NULL, "projectId", "projectId", false, &project, err)) < 0 ||
+    if ((rc_ = gw_api_slug_arg(rc, NULL, "projectId", "projectId", false, &project, err)) < 0 ||
         (rc_ = gw_api_text(rc, NULL, "url", "url", 2048, true, &url, err)) < 0 ||
-        (rc_ = require_active(c, err)) < 0)
+        (rc_ = gw_api_require_active(c, err)) < 0)
         return rc_;
     m->target = slice_from_cstr(project);
     if (url.ptr != NULL && (u = arena_strndup(gql_rctx_arena(rc), url.ptr, url.len)) == NULL)
@@ -315,7 +314,7 @@ static int set_project_mirror(struct gql_rctx *rc, struct gw_caller *c, struct g
 /* Environment <env> of the project <p>: its namespace is made of names, as the rendered
  * manifests' (the project's name, not its id). */
 static int env_value(struct arena *a, struct gw_caller *c, const struct project_v *p,
-                     const char *env, struct env_v *out)
+                     const char *env, struct gw_env_v *out)
 {
     out->id = arena_printf(a, "%s/%s", p->id, env);
     out->name = arena_strndup(a, env, strlen(env));
@@ -327,7 +326,7 @@ struct envs {
     struct arena *a;
     struct gw_caller *c;
     const struct project_v *project;
-    struct env_v *v;
+    struct gw_env_v *v;
     size_t n, cap;
     bool oom;
 };
@@ -338,7 +337,7 @@ static bool env_add(void *arg, const char *name)
 
     if (es->n == es->cap) {
         size_t cap = es->cap ? 2 * es->cap : 8;
-        struct env_v *v = arena_alloc(es->a, cap * sizeof(*v));
+        struct gw_env_v *v = arena_alloc(es->a, cap * sizeof(*v));
 
         if (v == NULL)
             return !(es->oom = true);
@@ -377,14 +376,14 @@ static int create_environment(struct gql_rctx *rc, struct gw_caller *c, struct g
     const char *project, *name, *from;
     struct pkg_call call;
     struct project_v p;
-    struct env_v v;
+    struct gw_env_v v;
     int rc_;
 
-    if ((rc_ = slug_arg(rc, in, "projectId", "input.projectId", false, &project, err)) < 0 ||
-        (rc_ = slug_arg(rc, in, "name", "input.name", false, &name, err)) < 0 ||
-        (rc_ = slug_arg(rc, in, "fromEnvironment", "input.fromEnvironment", true, &from, err)) <
-            0 ||
-        (rc_ = require_active(c, err)) < 0)
+    if ((rc_ = gw_api_slug_arg(rc, in, "projectId", "input.projectId", false, &project, err)) < 0 ||
+        (rc_ = gw_api_slug_arg(rc, in, "name", "input.name", false, &name, err)) < 0 ||
+        (rc_ = gw_api_slug_arg(rc, in, "fromEnvironment", "input.fromEnvironment", true, &from,
+                               err)) < 0 ||
+        (rc_ = gw_api_require_active(c, err)) < 0)
         return rc_;
     m->target = slice_from_cstr(project);
     if ((rc_ = project_find(rc, c, project, &p, err)) < 0 ||
@@ -404,14 +403,17 @@ static int delete_environment(struct gql_rctx *rc, struct gw_caller *c, struct g
     struct pkg_call call;
     int rc_;
 
-    if ((rc_ = slug_arg(rc, NULL, "projectId", "projectId", false, &project, err)) < 0 ||
-        (rc_ = slug_arg(rc, NULL, "environment", "environment", false, &env, err)) < 0 ||
-        (rc_ = require_active(c, err)) < 0)
+    if ((rc_ = gw_api_slug_arg(rc, NULL, "projectId", "projectId", false, &project, err)) < 0 ||
+        (rc_ = gw_api_slug_arg(rc, NULL, "environment", "environment", false, &env, err)) < 0 ||
+        (rc_ = gw_api_require_active(c, err)) < 0)
         return rc_;
     m->target = slice_from_cstr(project);
     m->detail = arena_printf(gql_rctx_arena(rc), "{\"environment\":\"%s\"}", env);
     if ((rc_ = call_for(rc, c, project, &call, err)) < 0 ||
         (rc_ = pkg_env_delete(c->g->pkg, &call, env, NULL, err)) < 0)
+        return rc_;
+    if (c->g->dep != NULL &&
+        (rc_ = dep_remove_project(c->g->dep, c->workspace, project, env, err)) < 0)
         return rc_;
     *out = GQL_BOOL(true);
     return 0;
@@ -423,7 +425,7 @@ static int delete_environment(struct gql_rctx *rc, struct gw_caller *c, struct g
     }
 #define ENV_F(f, m)                                                                                \
     {                                                                                              \
-        "Environment", (f), GW_F_STR, offsetof(struct env_v, m), NULL, NULL, 0, NULL               \
+        "Environment", (f), GW_F_STR, offsetof(struct gw_env_v, m), NULL, NULL, 0, NULL            \
     }
 
 #define MIRROR_F(f, k, m)                                                                          \

@@ -294,6 +294,9 @@ static int bind_all(struct gql_schema *s, struct err *err)
         {gw_api_audit_binds, gw_api_audit_nbinds},
         {gw_api_projects_binds, gw_api_projects_nbinds},
         {gw_api_builds_binds, gw_api_builds_nbinds},
+        {gw_api_deploys_binds, gw_api_deploys_nbinds},
+        {gw_api_services_binds, gw_api_services_nbinds},
+        {gw_api_vars_binds, gw_api_vars_nbinds},
     };
     int rc;
 

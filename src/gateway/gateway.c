@@ -62,6 +62,9 @@ static const struct cfg_key gw_cfg_keys[] = {
                  "How often a WebSocket connection with running subscriptions has its session "
                  "and membership checked again: an ended session closes it with 4403, a lost "
                  "membership ends its streams. Removals made through the API act at once."),
+    CFG_STR("gateway.dashboard_dir", struct gw_cfg, dashboard_dir, "dashboard/dist", 0,
+            "Directory of the web dashboard's production build (index.html and assets/), "
+            "relative to the working directory; served at every path the API does not use."),
 };
 
 struct cfg_section gw_cfg_section(struct gw_cfg *target)
@@ -215,7 +218,8 @@ static void cfg_copy(const struct gw_deps *d, struct gw_cfg *out)
     }
     c = cfg_new();
     cfg_add(c, &(struct cfg_section){"gateway", gw_cfg_keys, ARRAY_LEN(gw_cfg_keys), out});
-    cfg_free(c); /* gw_cfg holds no strings */
+    out->dashboard_dir = NULL; /* the cfg set's; gw_dashboard_routes_add() has a default */
+    cfg_free(c);
 }
 
 static void gql_cache_destroy(void *c)
@@ -283,6 +287,16 @@ void gw_set_bld(struct gw *g, struct bld_svc *b)
     g->bld = b;
 }
 
+void gw_set_dep(struct gw *g, const struct gw_dep_deps *d)
+{
+    g->dep = d->dep;
+    free(g->registry_host);
+    g->registry_host = d->registry_host ? xstrdup(d->registry_host) : NULL;
+    g->ingress_port = d->ingress_port;
+    free(g->workload_domain);
+    g->workload_domain = xstrdup(d->workload_domain ? d->workload_domain : "localhost");
+}
+
 int gw_new(const struct gw_deps *d, struct gw **out, struct err *err)
 {
     struct gw *g;
@@ -309,7 +323,8 @@ int gw_new(const struct gw_deps *d, struct gw **out, struct err *err)
     }
     g->vcache_key_made = true;
     if ((rc = gql_setup(g, err)) < 0 || (rc = gw_db_migrate(g->store, err)) < 0 ||
-        (rc = keys_setup(g, err)) < 0 || (rc = caller_cache_setup(g, err)) < 0)
+        (rc = keys_setup(g, err)) < 0 || (rc = caller_cache_setup(g, err)) < 0 ||
+        (g->flow != NULL && (rc = gw_deploy_register(g, err)) < 0))
         goto fail;
     *out = g;
     return 0;
@@ -342,6 +357,9 @@ void gw_free(struct gw *g)
     auth_keyring_free(g->ring);
     free(g->login_limit);
     free(g->issuer);
+    free(g->registry_host);
+    free(g->workload_domain);
+    gw_dashboard_free(g->dash);
     free(g);
 }
 
@@ -396,6 +414,8 @@ int gw_routes_add(struct gw *g, struct http_router *r, struct err *err)
         rc = gw_git_routes_add(g, r, err);
     if (rc == 0)
         rc = gw_eject_routes_add(g, r, err);
+    if (rc == 0)
+        rc = gw_dashboard_routes_add(g, r, err);
     return rc < 0 ? rc : gw_graphql_routes_add(g, r, err);
 }
 

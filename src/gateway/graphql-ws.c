@@ -238,14 +238,18 @@ static void op_end_stream(struct op *op)
     op_free(op);
 }
 
-/* The source of a stream ends it with <err> (the subscriber lost its right to it). */
+/* The source of a stream ends it: with <err> (the subscriber lost its right to it), or, with
+ * NULL, because it has nothing more to give (a deploy's log once the deploy ended). */
 static void op_stream_end(void *owner, const struct err *err)
 {
     struct op *op = owner;
 
     if (op->state != OP_STREAMING || op->cancel == NULL)
         return;
-    send_error(op->c, op->id, err->code, err->msg);
+    if (err != NULL)
+        send_error(op->c, op->id, err->code, err->msg);
+    else
+        send_op(op->c, op->id, "complete", NULL);
     op_end_stream(op);
 }
 

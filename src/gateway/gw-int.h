@@ -342,7 +342,7 @@ struct store_watch;
 struct gw {
     struct store *store;  /* borrowed */
     struct pool *workers; /* borrowed */
-    struct gw_cfg cfg;    /* a copy; no strings in it */
+    struct gw_cfg cfg;    /* a copy; its one string (dashboard_dir) is read at start only */
     char *issuer;         /* owned */
     struct auth_keyring *ring;
     struct gw_limiter *login_limit;
@@ -373,6 +373,15 @@ struct gw {
     /* The builder (gw_set_bld()), borrowed; NULL: it does not run here (detectServices
      * answers UNAVAILABLE). */
     struct bld_svc *bld;
+    /* The deployer (gw_set_dep()), borrowed; NULL: nothing runs apps here (deploys fail in
+     * DEPLOYING with UNAVAILABLE, statuses read UNKNOWN). */
+    struct dep *dep;
+    char *registry_host; /* where builds push and the deployer pulls ("127.0.0.1:8080") */
+    int ingress_port;    /* the ingress's port, for service references; 0: none */
+    /* Platform domains are made under it; custom domains' CNAME target (platformConfig). NULL:
+     * "localhost". Owned. */
+    char *workload_domain;
+    struct gw_dashboard *dash; /* the dashboard's route (http-dashboard.c), owned */
 };
 
 /* One bucket packed in 64 bits: 40 bits of (time of the last take in ms + 1), 24 bits of tokens
@@ -438,6 +447,11 @@ int gw_flow_routes_add(struct gw *g, struct http_router *r, struct err *err) APP
 int gw_eject_routes_add(struct gw *g, struct http_router *r, struct err *err) APP_MUST_CHECK;
 /* Adds /git (http-git.c): the packager's repositories over git smart HTTP, read-only. */
 int gw_git_routes_add(struct gw *g, struct http_router *r, struct err *err) APP_MUST_CHECK;
+/* Adds the dashboard (http-dashboard.c): the router's fallback GET route, serving
+ * cfg.dashboard_dir; its state is g->dash. */
+struct gw_dashboard;
+int gw_dashboard_routes_add(struct gw *g, struct http_router *r, struct err *err) APP_MUST_CHECK;
+void gw_dashboard_free(struct gw_dashboard *d);
 /* Adds the /auth routes and /.well-known/jwks.json (http-auth.c). */
 int gw_auth_routes_add(struct gw *g, struct http_router *r, struct err *err) APP_MUST_CHECK;
 /* Appends an audit entry, logging (not failing) when the store refuses. Worker only. */
@@ -502,7 +516,8 @@ struct gw_caller {
     struct store_stamp ver; /* the database before gw_caller_load() read it (the cache's stamp) */
     bool cached;            /* loaded from this loop's caller cache, not from the store */
     /* Set by a transport that runs subscriptions: ends the stream of the operation <owner>
-     * with <err> (on the owner's loop, from a subscription source). NULL elsewhere. */
+     * with <err>, or completes it when <err> is NULL (on the owner's loop, from a subscription
+     * source). NULL elsewhere. */
     void (*stream_end)(void *owner, const struct err *err);
     void *stream_owner;
 };
@@ -569,6 +584,59 @@ extern const struct gw_field_bind gw_api_projects_binds[];
 extern const size_t gw_api_projects_nbinds;
 extern const struct gw_field_bind gw_api_builds_binds[];
 extern const size_t gw_api_builds_nbinds;
+extern const struct gw_field_bind gw_api_deploys_binds[];
+extern const size_t gw_api_deploys_nbinds;
+extern const struct gw_field_bind gw_api_services_binds[];
+extern const size_t gw_api_services_nbinds;
+extern const struct gw_field_bind gw_api_vars_binds[];
+extern const size_t gw_api_vars_nbinds;
+
+/* An Environment as its resolvers see it: api-projects.c makes them, api-services.c adds the
+ * fields of schema/services.graphql. <id> is "<project id>/<name>". */
+struct gw_env_v {
+    const char *id, *name, *ns;
+};
+/* The slug argument <name> (of <in> when not NULL) as a C string in the request's arena:
+ * ERR_INVALID naming <label> and the rule. *out NULL when absent and <optional>. */
+int gw_api_slug_arg(struct gql_rctx *rc, const struct gql_val *in, const char *name,
+                    const char *label, bool optional, const char **out,
+                    struct err *err) APP_MUST_CHECK;
+/* ERR_FORBIDDEN when the caller's active workspace is suspended (changes wait until resumed). */
+int gw_api_require_active(const struct gw_caller *c, struct err *err) APP_MUST_CHECK;
+/* What api-services.c and api-vars.c share. Which service (or environment: service NULL) an
+ * operation is about; strings in the request's arena. */
+struct gw_svc_target {
+    const char *project, *env, *service;
+};
+struct pkg_call;
+struct pkg_service_info;
+/* The arguments projectId, environment and (with <want_service>) service, of <in> when not
+ * NULL: ERR_INVALID naming the argument and its rule. */
+int gw_svc_target_args(struct gql_rctx *rc, const struct gql_val *in, bool want_service,
+                       struct gw_svc_target *t, struct err *err) APP_MUST_CHECK;
+/* A packager call as the caller in the active workspace, for <project>. */
+int gw_svc_call(struct gql_rctx *rc, struct gw_caller *c, const char *project, struct pkg_call *out,
+                struct err *err) APP_MUST_CHECK;
+/* <rc_> of a packager read of t's environment, its ERR_NOTFOUND naming what is missing. */
+int gw_svc_env_found(int rc_, const struct gw_caller *c, const struct gw_svc_target *t,
+                     struct err *err);
+/* The services of t's environment, in name order, in the request's arena. */
+int gw_svc_list(struct gql_rctx *rc, struct gw_caller *c, const struct gw_svc_target *t,
+                struct pkg_service_info **out, size_t *n, struct err *err) APP_MUST_CHECK;
+/* Service t->service; ERR_NOTFOUND naming it. */
+int gw_svc_find(struct gql_rctx *rc, struct gw_caller *c, const struct gw_svc_target *t,
+                const struct pkg_service_info **out, struct err *err) APP_MUST_CHECK;
+/* Redeploys <si> with the image it runs (nothing when it never ran); a deploy that cannot
+ * start is logged: the change is committed, the next deploy applies it. */
+void gw_svc_redeploy(struct gw_caller *c, const struct gw_svc_target *t,
+                     const struct pkg_service_info *si);
+/* A copy of <s> in <a>; NULL for NULL (and when <a> is spent). */
+const char *gw_svc_dup(struct arena *a, const char *s);
+/* Service <service> of <project>/<env> of the caller's active workspace as a ServiceInstance
+ * (api-services.c); ERR_NOTFOUND naming what is missing. */
+int gw_api_service_value(struct gql_rctx *rc, struct gw_caller *c, const char *project,
+                         const char *env, const char *service, struct gql_val *out,
+                         struct err *err) APP_MUST_CHECK;
 
 /* An internal token for a call to another service as the caller (api-projects.c): it names
  * the user (id, name, email), <ws> and <role> there; in <a>. */
@@ -579,6 +647,51 @@ int gw_internal_token(struct gw_caller *c, struct arena *a, const char *ws, enum
 struct pkg_call;
 int gw_pkg_call(struct gw_caller *c, struct arena *a, const char *ws, enum gw_role role,
                 const char *project_id, struct pkg_call *out, struct err *err) APP_MUST_CHECK;
+
+/* ---------------------------------------------------------------- deploys (deploy.c)
+ * A deploy is the durable workflow "deploy" on the gateway's flow engine: QUEUED, CLONING,
+ * BUILDING, PUSHING (the builder's phases, for a deploy that builds), DEPLOYING (the commit to
+ * the packager and the rollout by the deployer), then SUCCEEDED, FAILED or CANCELLED. Deploys
+ * of one service run one at a time (the "deploys" queue, partitioned by service). Every step
+ * signs a fresh internal token for the user who asked, so a deploy resumed after a crash acts
+ * as that user. */
+enum gw_deploy_kind {
+    GW_DEPLOY_BUILD,    /* build the service's source at <git_ref>, then roll out */
+    GW_DEPLOY_IMAGE,    /* roll out <image> ("host/repo@sha256:…" or "host/repo:tag") */
+    GW_DEPLOY_REDEPLOY, /* roll the running digest out again (variables or scaling changed) */
+    GW_DEPLOY_ROLLBACK, /* roll out the digest recorded for <tag> (no build) */
+    GW_DEPLOY_PROMOTE,  /* roll out <from_env>'s digest in <env> (no build) */
+};
+struct gw_deploy_req {
+    enum gw_deploy_kind kind;
+    const char *project, *env, *service;
+    const char *git_ref;  /* BUILD: NULL for the service's source.ref, else its default branch */
+    const char *image;    /* IMAGE */
+    const char *tag;      /* ROLLBACK */
+    const char *from_env; /* PROMOTE */
+};
+/* Starts a deploy as caller <c> in its active workspace; <id> gets the run's id. The caller's
+ * role must allow deploying. ERR_UNAVAILABLE when the flow engine or the packager is not here. */
+int gw_deploy_start(struct gw_caller *c, const struct gw_deploy_req *r, char id[37],
+                    struct err *err) APP_MUST_CHECK;
+
+/* One deploy as DeployRun shows it (strings in the arena given). */
+struct gw_deploy_run {
+    const char *id, *phase, *build_id, *image_ref, *digest, *error;
+    int64_t started_ms, finished_ms;
+    const char *health;  /* SyncStatus of the rollout, NULL before DEPLOYING */
+    const char *message; /* rolloutMessage */
+    const char *project, *env, *service;
+};
+/* Deploy <id> of workspace <ws>. ERR_NOTFOUND also for another workspace's. */
+int gw_deploy_get(struct gw *g, struct arena *a, const char *ws, const char *id,
+                  struct gw_deploy_run *out, struct err *err) APP_MUST_CHECK;
+/* The deploy of <project>/<env>/<service> of <ws> still in flight, *found false when none. */
+int gw_deploy_active(struct gw *g, struct arena *a, const char *ws, const char *project,
+                     const char *env, const char *service, struct gw_deploy_run *out, bool *found,
+                     struct err *err) APP_MUST_CHECK;
+/* Registers the "deploy" workflow and its queue on g->flow (gw_new, before the engine starts). */
+int gw_deploy_register(struct gw *g, struct err *err) APP_MUST_CHECK;
 
 /* What resolvers share (api.c). */
 struct gw_caller *gw_api_caller(struct gql_rctx *rc);

@@ -297,23 +297,30 @@ int http_router_match(const struct http_router *r, struct arena *a, unsigned met
     memset(m, 0, sizeof(*m));
     if (http_path_split(a, path, segs, &n, err) < 0)
         return err->code;
-    for (size_t i = 0; i < r->n; i++) {
-        struct http_match tmp = {0};
-        int rc = route_matches(r->routes[i], a, segs, n, &tmp);
+    /* pass 0: the ordinary routes; pass 1, only when no path matched: the fallbacks */
+    for (int pass = 0; pass < 2 && m->allowed == 0; pass++) {
+        for (size_t i = 0; i < r->n; i++) {
+            struct http_match tmp = {0};
+            int rc;
 
-        if (rc < 0) {
-            memset(m, 0, sizeof(*m));
-            return err_set(err, rc, "path: request memory budget spent");
-        }
-        if (rc == 0)
-            continue;
-        m->allowed |= r->routes[i]->methods;
-        if ((r->routes[i]->methods & want) &&
-            (m->route == NULL || more_specific(r->routes[i], m->route))) {
-            m->route = r->routes[i];
-            m->nparams = tmp.nparams;
-            memcpy(m->names, tmp.names, sizeof(tmp.names));
-            memcpy(m->values, tmp.values, sizeof(tmp.values));
+            if (r->routes[i]->opts.fallback != (pass == 1) ||
+                (pass == 1 && !(r->routes[i]->methods & want)))
+                continue;
+            rc = route_matches(r->routes[i], a, segs, n, &tmp);
+            if (rc < 0) {
+                memset(m, 0, sizeof(*m));
+                return err_set(err, rc, "path: request memory budget spent");
+            }
+            if (rc == 0)
+                continue;
+            m->allowed |= r->routes[i]->methods;
+            if ((r->routes[i]->methods & want) &&
+                (m->route == NULL || more_specific(r->routes[i], m->route))) {
+                m->route = r->routes[i];
+                m->nparams = tmp.nparams;
+                memcpy(m->names, tmp.names, sizeof(tmp.names));
+                memcpy(m->values, tmp.values, sizeof(tmp.values));
+            }
         }
     }
     if (m->allowed & HTTP_GET)

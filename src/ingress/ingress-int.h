@@ -48,5 +48,10 @@ void ingress_render_main(struct sbuf *out, const struct ingress_params *p, const
 int ingress_render_routes(struct sbuf *out, const struct ingress_params *p,
                           const struct ingress_route *routes, size_t n, uint64_t gen,
                           struct err *err) APP_MUST_CHECK;
+/* The routes file <old> (written by ingress_render_routes() for the same run directory) again
+ * as the next generation: the same routes, the status server answering *gen = its own + 1.
+ * ERR_INVALID when <old> is not such a file (nothing appended). */
+int ingress_render_regen(struct sbuf *out, const struct ingress_params *p, struct slice old,
+                         uint64_t *gen, struct err *err) APP_MUST_CHECK;
 
 #endif

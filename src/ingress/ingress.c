@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
@@ -58,6 +59,8 @@ struct ingress {
     pthread_mutex_t lock; /* guards pid, stopping, exits */
     pthread_cond_t cv;    /* signalled when pid or stopping change */
     pid_t pid;            /* the master, 0 while none runs */
+    pid_t adopt_pid;      /* a master an earlier slipway left running, for supervise() */
+    uint64_t adopt_start; /* its start time (/proc/<pid>/stat), to tell a reused pid */
     bool stopping;
     uint64_t exits; /* unexpected exits of the master */
     pthread_t thread;
@@ -209,20 +212,32 @@ static int wait_generation(struct ingress *ig, uint64_t gen, unsigned ms, bool f
 
 #define MAX_OLD_WORKERS 16
 
-/* The children of <master> now (its workers), at most <cap>. */
-static size_t workers_of(pid_t master, pid_t *out, size_t cap)
+/* Reads /proc/<pid>/<what> (at most <cap> - 1 bytes) into <buf>, NUL-terminated: its length,
+ * or -1 when the process (or the file) is gone. */
+static ssize_t read_proc(pid_t pid, const char *what, char *buf, size_t cap)
 {
-    char path[64], buf[1024];
-    size_t n = 0;
+    char path[96];
     ssize_t got;
     int fd;
 
-    snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)master, (int)master);
+    snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, what);
     if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-        return 0;
-    got = read(fd, buf, sizeof(buf) - 1);
+        return -1;
+    got = read(fd, buf, cap - 1);
     close(fd);
     buf[got > 0 ? got : 0] = '\0';
+    return got;
+}
+
+/* The children of <master> now (its workers), at most <cap>. */
+static size_t workers_of(pid_t master, pid_t *out, size_t cap)
+{
+    char what[48], buf[1024];
+    size_t n = 0;
+
+    snprintf(what, sizeof(what), "task/%d/children", (int)master);
+    if (read_proc(master, what, buf, sizeof(buf)) < 0)
+        return 0;
     for (char *p = buf, *end; *p && n < cap; p = end) {
         long v = strtol(p, &end, 10);
         if (end == p)
@@ -237,18 +252,10 @@ static size_t workers_of(pid_t master, pid_t *out, size_t cap)
 static bool still_accepting(pid_t pid)
 {
     static const char title[] = "nginx: worker process";
-    char path[64], buf[64];
-    ssize_t got;
-    int fd;
+    char buf[64];
 
-    snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
-    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+    if (read_proc(pid, "cmdline", buf, sizeof(buf)) < (ssize_t)sizeof(title) - 1)
         return false;
-    got = read(fd, buf, sizeof(buf) - 1);
-    close(fd);
-    if (got < (ssize_t)sizeof(title) - 1)
-        return false;
-    buf[got] = '\0';
     return strncmp(buf, title, sizeof(title) - 1) == 0 && buf[sizeof(title) - 1] != ' ';
 }
 
@@ -266,6 +273,103 @@ static void wait_old_workers(struct ingress *ig, const pid_t *old, size_t n)
             }
             sleep_ms(5);
         }
+}
+
+/* ---------------------------------------------------------------- adoption */
+
+/* Reads /proc/<pid>/stat: its process group and start time (clock ticks since boot). False
+ * when it is gone or a zombie (an adopted master is not our child: its reaper may be slow). */
+static bool proc_stat(pid_t pid, pid_t *pgrp, uint64_t *start)
+{
+    char buf[1024];
+    unsigned long long st = 0;
+    int grp = 0;
+    char state = 0;
+
+    if (read_proc(pid, "stat", buf, sizeof(buf)) < 0)
+        return false;
+    const char *p = strrchr(buf, ')'); /* the command may hold spaces and parentheses */
+    if (p == NULL || sscanf(p + 1,
+                            " %c %*d %d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d "
+                            "%*d %*d %*d %*d %llu",
+                            &state, &grp, &st) != 3)
+        return false;
+    if (pgrp != NULL)
+        *pgrp = (pid_t)grp;
+    if (start != NULL)
+        *start = st;
+    return state != 'Z' && state != 'X';
+}
+
+/* Whether /proc/<pid>/cmdline (arguments joined by spaces) starts with <prefix> and holds
+ * <needle> (when not NULL). */
+static bool cmdline_has(pid_t pid, const char *prefix, const char *needle)
+{
+    char buf[4096];
+    ssize_t n = read_proc(pid, "cmdline", buf, sizeof(buf));
+
+    for (ssize_t i = 0; i < n; i++)
+        if (buf[i] == '\0')
+            buf[i] = ' ';
+    return strncmp(buf, prefix, strlen(prefix)) == 0 && (needle == NULL || strstr(buf, needle));
+}
+
+/* The master an earlier slipway started on this run directory and left running (it was
+ * killed; nginx kept serving), with its start time; 0 when there is none. */
+static pid_t find_live(struct ingress *ig, uint64_t *start)
+{
+    char line[32];
+    FILE *f = fopen(ig->pid_path, "re");
+    uint64_t pid = 0;
+
+    if (f == NULL)
+        return 0;
+    if (fgets(line, sizeof(line), f) == NULL ||
+        slice_to_u64(slice_trim((struct slice){line, strcspn(line, "\n")}), &pid) < 0)
+        pid = 0;
+    fclose(f);
+    if (pid == 0 || pid > INT32_MAX || !proc_stat((pid_t)pid, NULL, start))
+        return 0;
+    /* nginx retitles its master "nginx: master process <its command line>". */
+    if (!cmdline_has((pid_t)pid, "nginx: master process", ig->main_path))
+        return 0; /* the pid was reused by something else */
+    return (pid_t)pid;
+}
+
+/* Kills the workers a dead adopted master left (they would keep the port). The master cannot
+ * be held as a zombie as our own children are, so each one is checked to be an nginx worker
+ * of its process group before it is signalled: a reused pid is never hit. */
+static void kill_orphans(pid_t master)
+{
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    pid_t grp;
+
+    if (d == NULL)
+        return;
+    while ((e = readdir(d)) != NULL) {
+        uint64_t v;
+        if (slice_to_u64(slice_from_cstr(e->d_name), &v) < 0 || v == 0 || v > INT32_MAX)
+            continue;
+        if (proc_stat((pid_t)v, &grp, NULL) && grp == master &&
+            cmdline_has((pid_t)v, "nginx: ", NULL))
+            kill((pid_t)v, SIGKILL);
+    }
+    closedir(d);
+}
+
+/* Polls the adopted master <pid> (not our child: no waitpid) until it is gone. Returns with
+ * ig->lock held, ig->pid cleared, like wait_master(); its exit status is unknown. */
+static void wait_adopted(struct ingress *ig, pid_t pid, uint64_t start)
+{
+    uint64_t now = 0;
+
+    while (proc_stat(pid, NULL, &now) && now == start)
+        sleep_ms(20);
+    kill_orphans(pid);
+    pthread_mutex_lock(&ig->lock);
+    ig->pid = 0;
+    pthread_cond_broadcast(&ig->cv);
 }
 
 /* ---------------------------------------------------------------- supervisor */
@@ -289,26 +393,50 @@ static int wait_master(struct ingress *ig, pid_t pid)
     return st;
 }
 
+/* Runs one master until it exits: the adopted one first, else a new child. 0 with *st (its
+ * wait status, 0 for an adopted one) once it exited, or the error that kept it from starting.
+ * Called and returns with ig->lock held. */
+static int run_master(struct ingress *ig, pid_t *pid, int *st, struct err *err)
+{
+    const char *args[] = {"-c", ig->main_path, "-p", ig->p.run_dir, "-e", ig->log_path, NULL};
+    int fd, rc;
+
+    *st = 0;
+    if (ig->adopt_pid > 0) {
+        *pid = ig->pid = ig->adopt_pid;
+        ig->adopt_pid = 0;
+        pthread_mutex_unlock(&ig->lock);
+        LOG_INFO(&ig->log, "ingress.nginx_adopted", LF_INT("pid", *pid));
+        wait_adopted(ig, *pid, ig->adopt_start);
+        return 0;
+    }
+    unlink(ig->sock_path); /* no master runs: a stale socket would fail its bind */
+    fd = open(ig->out_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return err_set(err, ERR_IO, "%s: %s", ig->out_path, strerror(errno));
+    rc = spawn(ig, args, fd, pid, err);
+    close(fd);
+    if (rc < 0)
+        return rc;
+    ig->pid = *pid;
+    pthread_mutex_unlock(&ig->lock);
+    LOG_INFO(&ig->log, "ingress.nginx_started", LF_INT("pid", *pid));
+    *st = wait_master(ig, *pid);
+    return 0;
+}
+
 static void *supervise(void *arg)
 {
     struct ingress *ig = arg;
-    const char *args[] = {"-c", ig->main_path, "-p", ig->p.run_dir, "-e", ig->log_path, NULL};
     uint64_t backoff = 100, started;
     struct err err = {0};
-    pid_t pid;
-    int fd, st;
+    pid_t pid = 0;
+    int st;
 
     pthread_mutex_lock(&ig->lock);
     while (!ig->stopping) {
         started = time_mono_ms();
-        unlink(ig->sock_path); /* no master runs: a stale socket would fail its bind */
-        fd = open(ig->out_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-        if (fd >= 0 && spawn(ig, args, fd, &pid, &err) == 0) {
-            ig->pid = pid;
-            pthread_mutex_unlock(&ig->lock);
-            close(fd);
-            LOG_INFO(&ig->log, "ingress.nginx_started", LF_INT("pid", pid));
-            st = wait_master(ig, pid);
+        if (run_master(ig, &pid, &st, &err) == 0) {
             if (ig->stopping)
                 break;
             ig->exits++;
@@ -317,10 +445,6 @@ static void *supervise(void *arg)
                      LF_INT("signal", WIFSIGNALED(st) ? WTERMSIG(st) : 0),
                      LF_UINT("restart_in_ms", backoff));
         } else {
-            if (fd >= 0)
-                close(fd);
-            else
-                err_set(&err, ERR_IO, "%s: %s", ig->out_path, strerror(errno));
             ig->exits++;
             LOG_ERROR(&ig->log, "ingress.nginx_start_failed", LF_STR("error", err.msg));
         }
@@ -353,45 +477,6 @@ static bool wait_gone(struct ingress *ig, uint64_t ms)
     return ig->pid == 0;
 }
 
-/* An nginx started by an earlier slipway on this run directory (slipway was killed, nginx
- * kept serving) holds the port: ask it to finish and go, as ingress_free() would. */
-static void stop_stale(struct ingress *ig)
-{
-    char buf[4096], path[64], line[32];
-    FILE *f = fopen(ig->pid_path, "re");
-    uint64_t pid = 0;
-    ssize_t n;
-    int fd;
-
-    if (f == NULL)
-        return;
-    if (fgets(line, sizeof(line), f) == NULL ||
-        slice_to_u64(slice_trim((struct slice){line, strcspn(line, "\n")}), &pid) < 0)
-        pid = 0;
-    fclose(f);
-    if (pid == 0 || pid > INT32_MAX)
-        return;
-    snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
-    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-        return;
-    n = read(fd, buf, sizeof(buf) - 1);
-    close(fd);
-    for (ssize_t i = 0; i < n; i++)
-        if (buf[i] == '\0')
-            buf[i] = ' ';
-    buf[n > 0 ? n : 0] = '\0';
-    if (strstr(buf, "nginx") == NULL || strstr(buf, ig->main_path) == NULL)
-        return; /* the pid was reused by something else */
-    LOG_WARN(&ig->log, "ingress.stale_nginx", LF_INT("pid", pid));
-    kill((pid_t)pid, SIGQUIT);
-    for (int i = 0; i < 300 && kill((pid_t)pid, 0) == 0; i++)
-        sleep_ms(10);
-    kill(-(pid_t)pid, SIGKILL);
-    kill((pid_t)pid, SIGKILL);
-    for (int i = 0; i < 100 && kill((pid_t)pid, 0) == 0; i++)
-        sleep_ms(10);
-}
-
 /* ---------------------------------------------------------------- files */
 
 static int write_file(const char *path, const struct sbuf *b, struct err *err)
@@ -420,6 +505,34 @@ static int switch_routes(struct ingress *ig, const struct ingress_route *routes,
         rc = err_set(err, ERR_IO, "%s: %s", ig->routes_path, strerror(errno));
     if (rc == 0)
         ig->gen++;
+    sbuf_release(&text);
+    sbuf_release(&check);
+    return rc;
+}
+
+/* Puts the routes file an earlier slipway left (the routes it last applied) in force again as
+ * the next generation, checked by nginx with the current main configuration. */
+static int keep_routes(struct ingress *ig, struct err *err)
+{
+    struct sbuf old = SBUF_INIT(INGRESS_CONF_MAX), text = SBUF_INIT(INGRESS_CONF_MAX);
+    struct sbuf check = SBUF_INIT(64u << 10);
+    uint64_t gen = 0;
+    int rc;
+
+    rc = file_read(ig->routes_path, &old, err);
+    if (rc == 0)
+        rc = ingress_render_regen(&text, &ig->p, sbuf_slice(&old), &gen, err);
+    if (rc == 0)
+        ingress_render_main(&check, &ig->p, ig->next_path);
+    if (rc == 0 && ((rc = write_file(ig->next_path, &text, err)) < 0 ||
+                    (rc = write_file(ig->check_path, &check, err)) < 0 ||
+                    (rc = nginx_test(ig, ig->check_path, err)) < 0))
+        unlink(ig->next_path);
+    if (rc == 0 && rename(ig->next_path, ig->routes_path) != 0)
+        rc = err_set(err, ERR_IO, "%s: %s", ig->routes_path, strerror(errno));
+    if (rc == 0)
+        ig->gen = gen;
+    sbuf_release(&old);
     sbuf_release(&text);
     sbuf_release(&check);
     return rc;
@@ -549,22 +662,46 @@ static void set_paths(struct ingress *ig)
     snprintf(ig->api_url, sizeof(ig->api_url), "http://%s:%d/", ig->p.api_hosts[0], ig->p.port);
 }
 
-/* Files in place, the routes checked, nginx started and answering. */
+/* The routes in force at the start: those the previous process applied when their file is
+ * still good, else none (API hosts and the 404 page only). */
+static int first_routes(struct ingress *ig, struct err *err)
+{
+    struct err why = {0};
+
+    if (access(ig->routes_path, F_OK) != 0)
+        return switch_routes(ig, NULL, 0, err);
+    if (keep_routes(ig, &why) == 0) {
+        LOG_INFO(&ig->log, "ingress.routes_kept", LF_UINT("generation", ig->gen));
+        return 0;
+    }
+    LOG_WARN(&ig->log, "ingress.routes_dropped", LF_STR("error", why.msg));
+    return switch_routes(ig, NULL, 0, err);
+}
+
+/* Files in place, the routes checked, nginx answering: the master an earlier slipway left
+ * running is adopted and reloaded (it never stops listening), else a new one is started. */
 static int start(struct ingress *ig, struct err *err)
 {
     struct sbuf conf = SBUF_INIT(64u << 10);
+    uint64_t since = 0;
+    pid_t live = find_live(ig, &since);
     int rc;
 
-    stop_stale(ig);
     ingress_render_main(&conf, &ig->p, ig->routes_path);
     rc = write_file(ig->main_path, &conf, err);
     sbuf_release(&conf);
-    if (rc < 0 || (rc = switch_routes(ig, NULL, 0, err)) < 0)
+    if (rc < 0 || (rc = first_routes(ig, err)) < 0)
         return rc;
+    if (live > 0) {
+        ig->adopt_pid = live;
+        ig->adopt_start = since;
+        kill(live, SIGHUP); /* reads the main configuration and routes just written */
+    }
     if ((rc = pthread_create(&ig->thread, NULL, supervise, ig)) != 0)
         return err_set(err, ERR_INTERNAL, "ingress: thread: %s", strerror(rc));
     ig->thread_started = true;
-    return wait_generation(ig, ig->gen, 10000, true, err);
+    /* An adopted master dying right now is replaced by a new one: wait for that too. */
+    return wait_generation(ig, ig->gen, 10000, live == 0, err);
 }
 
 int ingress_new(const struct ingress_cfg *cfg, const struct ingress_deps *deps,
@@ -672,4 +809,24 @@ int ingress_nginx_pid(struct ingress *ig)
 uint64_t ingress_restarts(struct ingress *ig)
 {
     return exits_now(ig);
+}
+
+int ingress_stop_left(const char *run_dir, uint64_t grace_ms)
+{
+    struct ingress *ig = xcalloc(1, sizeof(*ig));
+    uint64_t start, until = time_mono_ns() + grace_ms * 1000000u;
+    pid_t pid;
+
+    set_path(ig->main_path, run_dir, "nginx.conf");
+    set_path(ig->pid_path, run_dir, "nginx.pid");
+    pid = find_live(ig, &start);
+    free(ig);
+    if (pid == 0)
+        return 0;
+    kill(pid, SIGQUIT); /* graceful: open requests finish */
+    while (proc_stat(pid, NULL, NULL) && time_mono_ns() < until)
+        sleep_ms(20);
+    kill(-pid, SIGKILL);
+    kill_orphans(pid);
+    return 1;
 }

@@ -224,17 +224,23 @@ static void render_no_replica(struct sbuf *out, const struct ingress_params *p, 
     sbuf_puts(out, "    }\n}\n");
 }
 
+/* The head of every routes file: the generation and the status server answering it. */
+static void render_status(struct sbuf *out, const struct ingress_params *p, uint64_t gen)
+{
+    sbuf_printf(out,
+                "# Written by slipway (ingress), generation %" PRIu64 "; edits are lost.\n"
+                "server {\n    listen unix:%s/status.sock;\n"
+                "    location = /generation {\n        return 200 \"%" PRIu64 "\";\n    }\n}\n",
+                gen, p->run_dir, gen);
+}
+
 /* The parts every routes file has: status socket, API hosts, 404 for unknown hosts. */
 static void render_fixed(struct sbuf *out, const struct ingress_params *p, uint64_t gen)
 {
     struct sbuf names = SBUF_INIT(INGRESS_MAX_HOSTS * 256);
     const char *api[1] = {p->api_upstream};
 
-    sbuf_printf(out,
-                "# Written by slipway (ingress), generation %" PRIu64 "; edits are lost.\n"
-                "server {\n    listen unix:%s/status.sock;\n"
-                "    location = /generation {\n        return 200 \"%" PRIu64 "\";\n    }\n}\n",
-                gen, p->run_dir, gen);
+    render_status(out, p, gen);
     for (size_t i = 0; i < p->napi_hosts; i++)
         sbuf_printf(&names, "%s%s", i ? " " : "", p->api_hosts[i]);
     render_proxied(out, p, "slipway_api", api, 1, names.buf, true,
@@ -327,5 +333,42 @@ int ingress_render_routes(struct sbuf *out, const struct ingress_params *p,
         out->buf[start] = '\0';
         return err_set(err, out->err, "routes: the configuration is over its size limit");
     }
+    return 0;
+}
+
+int ingress_render_regen(struct sbuf *out, const struct ingress_params *p, struct slice old,
+                         uint64_t *gen, struct err *err)
+{
+    static const char tag[] = "# Written by slipway (ingress), generation ";
+    struct sbuf head = SBUF_INIT(1024);
+    struct slice num = {0};
+    uint64_t n = 0;
+    size_t start = out->len;
+
+    if (old.len > sizeof(tag) - 1 && memcmp(old.ptr, tag, sizeof(tag) - 1) == 0) {
+        num = (struct slice){old.ptr + sizeof(tag) - 1, 0};
+        while (num.ptr + num.len < old.ptr + old.len && num.ptr[num.len] >= '0' &&
+               num.ptr[num.len] <= '9' && num.len < 20)
+            num.len++;
+    }
+    if (num.len == 0 || slice_to_u64(num, &n) < 0)
+        return err_set(err, ERR_INVALID, "routes file: no generation in its first line");
+    /* The head must be exactly what we write for this run directory: then the rest is ours
+     * too, written and checked by an earlier ingress_apply(). */
+    render_status(&head, p, n);
+    if (head.err != 0 || old.len < head.len || memcmp(old.ptr, head.buf, head.len) != 0) {
+        sbuf_release(&head);
+        return err_set(err, ERR_INVALID, "routes file: not written for run directory %s",
+                       p->run_dir);
+    }
+    render_status(out, p, n + 1);
+    sbuf_put(out, old.ptr + head.len, old.len - head.len);
+    sbuf_release(&head);
+    if (out->err != 0) {
+        out->len = start;
+        out->buf[start] = '\0';
+        return err_set(err, out->err, "routes: the configuration is over its size limit");
+    }
+    *gen = n + 1;
     return 0;
 }

@@ -412,7 +412,7 @@ static const char build_one[] =
     "    wanted \"$name\" || return 0\n"
     "    echo \"== $name: $repo at $ref\"\n"
     "    git clone --quiet \"$repo\" \"$WORK/$name\"\n"
-    "    git -C \"$WORK/$name\" checkout --quiet \"$ref\"\n"
+    "    [ -z \"$ref\" ] || git -C \"$WORK/$name\" checkout --quiet \"$ref\"\n"
     "    tag=${TAG:-$(git -C \"$WORK/$name\" rev-parse --short=12 HEAD)}\n"
     "    dir=$WORK/$name/$ctx\n"
     "    file=$dir/Dockerfile\n"
@@ -462,7 +462,7 @@ static void readme_services(struct eject *e, struct sbuf *b)
 
         if (json_is_object(src))
             sbuf_printf(b, "- `%s`: built from %s at `%s`\n", name, str_at(src, "repository"),
-                        str_at(src, "ref"));
+                        str_at(src, "ref") ? str_at(src, "ref") : "its default branch");
         else
             sbuf_printf(b, "- `%s`: prebuilt image `%s`, nothing to build\n", name,
                         str_at(svc, "image"));

@@ -135,23 +135,6 @@ static int64_t cell_int(const struct store_rows *r, size_t row, size_t col)
     return 0;
 }
 
-/* The values file at <path> of <rev> as JSON (*out the caller's); ERR_NOTFOUND when absent. */
-static int values_at(struct pkg_repo *r, struct arena *a, const char *rev, const char *path,
-                     json_t **out, struct err *err)
-{
-    struct pkg_yaml *doc = NULL;
-    struct slice text;
-    int rc = pkg_repo_read(r, rev, path, a, &text, err);
-
-    *out = NULL;
-    if (rc == 0)
-        rc = pkg_yaml_parse(text, NULL, &doc, err);
-    if (rc == 0)
-        rc = pkg_yaml_to_json(doc, out, err);
-    pkg_yaml_free(doc);
-    return rc;
-}
-
 static const char *jstr(const json_t *o, const char *key)
 {
     const json_t *v = json_object_get(o, key);
@@ -210,18 +193,6 @@ static void text_hash(struct slice text, char out[HASH_HEX + 1])
 
     crypto_generichash(h, sizeof(h), (const unsigned char *)text.ptr, text.len, NULL, 0);
     sodium_bin2hex(out, HASH_HEX + 1, h, sizeof(h));
-}
-
-static int parse_json(struct slice text, json_t **out, struct err *err)
-{
-    struct pkg_yaml *doc = NULL;
-    int rc = pkg_yaml_parse(text, NULL, &doc, err);
-
-    *out = NULL;
-    if (rc == 0)
-        rc = pkg_yaml_to_json(doc, out, err);
-    pkg_yaml_free(doc);
-    return rc;
 }
 
 static bool walk_collect(void *arg, const struct pkg_log_entry *e)
@@ -355,7 +326,7 @@ static int head_meta(struct sync *s, struct err *err)
         return rc;
     text_hash(text, s->meta_hash);
     if (s->full || strcmp(s->row_meta != NULL ? s->row_meta : "", s->meta_hash) != 0)
-        if (text.len > 0 && parse_json(text, &meta, err) < 0)
+        if (text.len > 0 && pkg_yaml_json(text, &meta, err) < 0)
             meta = NULL; /* unreadable by hand: the names stay what they were */
     s->name = jstr(meta, "name")[0]                   ? jstr(meta, "name")
               : s->p->slug != NULL                    ? s->p->slug
@@ -392,11 +363,11 @@ static int sync_head_state(struct sync *s, struct err *err)
 
         e->changed |= s->base_changed;
         if (e->changed)
-            rc = parse_json(e->text, &e->vals, err);
+            rc = pkg_yaml_json(e->text, &e->vals, err);
         any |= e->changed;
     }
     if (rc == 0 && any && text.len > 0)
-        rc = parse_json(text, &s->base, err);
+        rc = pkg_yaml_json(text, &s->base, err);
     if (rc == 0)
         rc = head_meta(s, err);
     return rc;
@@ -449,7 +420,7 @@ static void image_at(struct sync *s, const char *oid, struct slice env, struct s
     *tag = *dig = "";
     if (at_head != NULL && at_head->vals != NULL)
         vals = json_incref(at_head->vals);
-    else if (path == NULL || values_at(s->repo, s->a, oid, path, &vals, &ignored) < 0)
+    else if (path == NULL || pkg_values_at(s->repo, oid, path, s->a, &vals, &ignored) < 0)
         return;
     img = json_object_get(json_object_get(json_object_get(vals, "services"), name), "image");
     if (name != NULL && json_is_string(json_object_get(img, "tag")) &&

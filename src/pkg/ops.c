@@ -1,4 +1,5 @@
 /* pkg ops: the packager's operations, each one commit on a project's repository (pkg-int.h). */
+#include <inttypes.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -1156,6 +1157,43 @@ int pkg_op_configure(struct pkg_ops *ops, const struct pkg_project *p,
         rc = config_edit(&t, env, service, set, err);
     if (rc == 0)
         rc = txn_commit(&t, user, config_message(&t, env, service, set), res, err);
+    txn_end(&t);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- environment resources */
+
+int pkg_op_env_resources_set(struct pkg_ops *ops, const struct pkg_project *p,
+                             const struct pkg_author *user, const char *env,
+                             const struct pkg_env_resources *r, struct pkg_op_res *res,
+                             struct err *err)
+{
+    struct pkg_yaml *doc = NULL;
+    json_t *base = NULL, *j = NULL;
+    struct txn t;
+    int rc = name_check("env", env, err);
+
+    if (rc == 0)
+        rc = pkg_env_resources_json(r, &j, err);
+    if (rc < 0)
+        return rc;
+    rc = txn_begin(ops, p, false, &t, err);
+    if (rc == 0)
+        rc = txn_base_json(&t, &base, err);
+    if (rc == 0)
+        rc = txn_env_doc(&t, env, &doc, err);
+    if (rc == 0)
+        rc = pkg_yaml_set_json(doc, "resources", j, err);
+    if (rc == 0)
+        rc = txn_env_write(&t, env, doc, base, err); /* services without their own re-render */
+    if (rc == 0)
+        rc = txn_commit(&t, user,
+                        txn_printf(&t, "config(%s): resources %s %" PRId64 "m/%" PRId64 "Mi", env,
+                                   r->tier, r->cpu_millis, r->memory_mb),
+                        res, err);
+    pkg_yaml_free(doc);
+    json_decref(base);
+    json_decref(j);
     txn_end(&t);
     return rc;
 }

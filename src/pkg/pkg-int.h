@@ -276,6 +276,8 @@ int pkg_yaml_node_line(const struct pkg_yaml_node *n);
  * caller json_decref()s. ERR_INVALID for a value JSON cannot hold (.inf, .nan, an integer
  * past 64 bits), naming its line. An empty document gives JSON null. */
 int pkg_yaml_to_json(const struct pkg_yaml *doc, json_t **out, struct err *err) APP_MUST_CHECK;
+/* pkg_yaml_parse() of <text> (no source name), then pkg_yaml_to_json(): *out is the caller's. */
+int pkg_yaml_json(struct slice text, json_t **out, struct err *err) APP_MUST_CHECK;
 int pkg_yaml_node_to_json(const struct pkg_yaml_node *n, json_t **out,
                           struct err *err) APP_MUST_CHECK;
 
@@ -361,6 +363,65 @@ struct pkg_file_out {
 int pkg_render_env(const json_t *base, const json_t *env, const struct pkg_render_ctx *ctx,
                    struct pkg_file_out **files, size_t *nfiles, struct arena *a,
                    struct err *err) APP_MUST_CHECK;
+
+/* A service's requests (its limits too), as Kubernetes quantities. */
+struct pkg_resources {
+    const char *tier;         /* small, medium, large, custom, or the environment's (ECO, …) */
+    const char *cpu, *memory; /* "250m", "1", "256Mi", …; NULL when a custom tier leaves one out */
+    char buf[2][24];          /* what cpu and memory point to when they are the environment's */
+};
+/* The resources of a service whose entry in the environment's values is <esvc> (may be NULL):
+ * its resources.tier's (custom: its cpu and memory), else, when it has no resources key, the
+ * environment's `resources` <env_res> (NULL: none) as "<cpuMillicores>m"/"<memoryMB>Mi",
+ * else the small tier. The strings are borrowed from <esvc>, <env_res>, *out or static. The
+ * manifests and the reads both take them from here. */
+void pkg_resources_pick(const json_t *esvc, const json_t *env_res, struct pkg_resources *out);
+
+/* "<svc>-<env>-<project>.<wd>" into <out>: the platform domain of a service whose values name
+ * none (services.<svc>.platformDomain). ERR_INVALID when it would pass PKG_HOST_MAX bytes. */
+int pkg_platform_default(const char *svc, const char *env, const char *project, const char *wd,
+                         char out[PKG_HOST_MAX + 1], struct err *err) APP_MUST_CHECK;
+
+/* ---------------------------------------------------------------- read.c */
+
+/*
+ * pkg read: what an environment wants, base/values.yaml and environments/<env>/values.yaml
+ * merged by render.c's rules (include/pkg/pkg.h, "reading what is desired"). Reads only, like
+ * pkg_op_env_list and pkg_op_history: no lock; both files come from the one commit main is at
+ * when the call starts, so a write meanwhile is seen whole or not at all. Blocks on disk: a
+ * worker's call. Thread-safe.
+ */
+
+enum pkg_quantity { PKG_QTY_CPU, PKG_QTY_MEMORY };
+/* Parses a resources amount as the env schema allows it: CPU "2", "0.5", "500m", "1.5m" into
+ * millicores (a fraction of a millicore rounds up); memory "512Ki", "512Mi", "1Gi" into
+ * bytes. ERR_INVALID saying which forms are allowed (the caller names the key), also past
+ * 2^64. Nothing else ("300M", "1e3", "") is taken: the schema refuses those too. */
+int pkg_quantity_parse(const char *s, enum pkg_quantity kind, uint64_t *out,
+                       struct err *err) APP_MUST_CHECK;
+
+/* The values file <path> at <rev> of <r> as JSON (*out the caller's). ERR_NOTFOUND when the
+ * file is not there, ERR_INVALID when it is not YAML a values file may hold. */
+int pkg_values_at(struct pkg_repo *r, const char *rev, const char *path, struct arena *a,
+                  json_t **out, struct err *err) APP_MUST_CHECK;
+
+struct pkg_project; /* ops.c, below */
+
+/* pkg_env_services(), pkg_shared_variables(), pkg_service_env() of project <p>. */
+int pkg_op_env_services(const struct pkg_project *p, const char *env, struct arena *a,
+                        struct pkg_service_info **out, size_t *n, struct err *err) APP_MUST_CHECK;
+int pkg_op_shared_variables(const struct pkg_project *p, const char *env, struct arena *a,
+                            struct pkg_var **out, size_t *n, struct err *err) APP_MUST_CHECK;
+int pkg_op_service_env(const struct pkg_project *p, const char *env, const char *service,
+                       int ingress_port, struct arena *a, const char ***out, size_t *n,
+                       struct err *err) APP_MUST_CHECK;
+/* pkg_env_resources_get(): the environment's `resources` (out->set false when it has none). */
+int pkg_op_env_resources_get(const struct pkg_project *p, const char *env, struct arena *a,
+                             struct pkg_env_resources *out, struct err *err) APP_MUST_CHECK;
+/* <r> as the values' `resources` object (*out a new reference), after checking it:
+ * ERR_INVALID naming the field and its range ("cpuMillicores: must be 100..32000"). */
+int pkg_env_resources_json(const struct pkg_env_resources *r, json_t **out,
+                           struct err *err) APP_MUST_CHECK;
 
 /* ---------------------------------------------------------------- secret.c */
 
@@ -583,6 +644,13 @@ int pkg_op_set_variables(struct pkg_ops *ops, const struct pkg_project *p,
 int pkg_op_configure(struct pkg_ops *ops, const struct pkg_project *p,
                      const struct pkg_author *user, const char *env, const char *service,
                      const json_t *set, struct pkg_op_res *res, struct err *err) APP_MUST_CHECK;
+
+/* Sets environment <env>'s `resources` to <r> and re-renders it;
+ * "config(<env>): resources <tier> <cpu>m/<memory>Mi". */
+int pkg_op_env_resources_set(struct pkg_ops *ops, const struct pkg_project *p,
+                             const struct pkg_author *user, const char *env,
+                             const struct pkg_env_resources *r, struct pkg_op_res *res,
+                             struct err *err) APP_MUST_CHECK;
 
 /* One deployment of a service in an environment. Strings valid during the callback only. */
 

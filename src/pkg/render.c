@@ -195,27 +195,49 @@ struct svc {
     int64_t replicas;
 };
 
-static json_t *resources(const json_t *esvc)
-{
-    static const struct {
-        const char *tier, *cpu, *memory;
-    } tiers[] = {{"small", "250m", "256Mi"}, {"medium", "500m", "512Mi"}, {"large", "1", "1Gi"}};
-    const json_t *res = json_object_get(esvc, "resources");
-    const char *tier = str_at(res, "tier"), *cpu = "250m", *mem = "256Mi";
-    json_t *amount;
+/* The tiers' amounts. Reads parse these same strings (pkg_quantity_parse), so the numbers
+ * they report are what the manifests ask for. */
+static const struct {
+    const char *tier, *cpu, *memory;
+} tiers[] = {{"small", "250m", "256Mi"}, {"medium", "500m", "512Mi"}, {"large", "1", "1Gi"}};
 
-    for (size_t i = 0; i < sizeof(tiers) / sizeof(tiers[0]); i++)
-        if (tier != NULL && strcmp(tier, tiers[i].tier) == 0)
-            cpu = tiers[i].cpu, mem = tiers[i].memory;
-    if (tier != NULL && strcmp(tier, "custom") == 0) {
-        cpu = str_at(res, "cpu");
-        mem = str_at(res, "memory");
+void pkg_resources_pick(const json_t *esvc, const json_t *env_res, struct pkg_resources *out)
+{
+    const json_t *res = json_object_get(esvc, "resources");
+    const char *tier = str_at(res, "tier");
+
+    *out = (struct pkg_resources){
+        .tier = tiers[0].tier, .cpu = tiers[0].cpu, .memory = tiers[0].memory};
+    if (res == NULL && json_is_object(env_res)) {
+        /* The environment's default, for services that set none of their own. */
+        snprintf(out->buf[0], sizeof(out->buf[0]), "%" PRId64 "m",
+                 int_at(env_res, "cpuMillicores", 250));
+        snprintf(out->buf[1], sizeof(out->buf[1]), "%" PRId64 "Mi",
+                 int_at(env_res, "memoryMB", 256));
+        out->tier = str_at(env_res, "tier") ? str_at(env_res, "tier") : "custom";
+        out->cpu = out->buf[0];
+        out->memory = out->buf[1];
+        return;
     }
-    amount = json_object();
-    if (cpu)
-        json_object_set_new(amount, "cpu", json_string(cpu));
-    if (mem)
-        json_object_set_new(amount, "memory", json_string(mem));
+    for (size_t i = 0; i < ARRAY_LEN(tiers); i++)
+        if (tier != NULL && strcmp(tier, tiers[i].tier) == 0)
+            *out = (struct pkg_resources){
+                .tier = tiers[i].tier, .cpu = tiers[i].cpu, .memory = tiers[i].memory};
+    if (tier != NULL && strcmp(tier, "custom") == 0)
+        *out = (struct pkg_resources){
+            .tier = "custom", .cpu = str_at(res, "cpu"), .memory = str_at(res, "memory")};
+}
+
+static json_t *resources(const json_t *esvc, const json_t *env_res)
+{
+    struct pkg_resources res;
+    json_t *amount = json_object();
+
+    pkg_resources_pick(esvc, env_res, &res);
+    if (res.cpu)
+        json_object_set_new(amount, "cpu", json_string(res.cpu));
+    if (res.memory)
+        json_object_set_new(amount, "memory", json_string(res.memory));
     return json_pack("{s:O, s:o}", "requests", amount, "limits", amount);
 }
 
@@ -297,7 +319,7 @@ static int deployment(struct render *r, const struct svc *s)
     json_object_set_new(c, "ports",
                         json_pack("[{s:s, s:I, s:s}]", "name", "http", "containerPort",
                                   (json_int_t)s->port, "protocol", "TCP"));
-    json_object_set_new(c, "resources", resources(s->e));
+    json_object_set_new(c, "resources", resources(s->e, json_object_get(r->env, "resources")));
     json_object_set_new(c, "readinessProbe", probe(s, 5, 10));
     json_object_set_new(c, "livenessProbe", probe(s, 15, 20));
     spec = json_object();
@@ -330,19 +352,31 @@ static int service(struct render *r, const struct svc *s)
     return built(r, doc, file_name("service", s->name, file, sizeof(file)));
 }
 
+int pkg_platform_default(const char *svc, const char *env, const char *project, const char *wd,
+                         char out[PKG_HOST_MAX + 1], struct err *err)
+{
+    int n = snprintf(out, PKG_HOST_MAX + 1, "%s-%s-%s.%s", svc, env, project, wd);
+
+    if (n < 0 || n > PKG_HOST_MAX)
+        return err_set(err, ERR_INVALID, "platform domain of %s in %s: over %d bytes", svc, env,
+                       PKG_HOST_MAX);
+    return 0;
+}
+
 /* Every domain of the service: the platform one first, then the custom ones in their order.
  * The platform one is the values' platformDomain when set (the name the index gave, maybe
  * suffixed -2, -3 …), else the computed default. */
 static int route(struct render *r, const struct svc *s)
 {
-    char file[96], platform[300];
+    char file[96], platform[PKG_HOST_MAX + 1];
     json_t *hosts, *d, *doc;
     size_t i;
 
-    snprintf(platform, sizeof(platform), "%s-%s-%s.%s", s->name, r->c->env, r->c->project_slug,
-             r->c->workload_domain);
     if (json_is_string(json_object_get(s->e, "platformDomain")))
         snprintf(platform, sizeof(platform), "%s", str_at(s->e, "platformDomain"));
+    else if (pkg_platform_default(s->name, r->c->env, r->c->project_slug, r->c->workload_domain,
+                                  platform, r->err) < 0)
+        return r->err->code;
     hosts = json_pack("[s]", platform);
     json_array_foreach(json_object_get(s->e, "domains"), i, d) json_array_append(hosts, d);
     doc = json_pack("{s:s, s:s, s:o, s:{s:[{s:s, s:s}], s:o, s:[{s:[{s:s, s:i}]}]}}", "apiVersion",

@@ -339,6 +339,79 @@ int pkg_history(struct pkg *p, const struct pkg_call *c, const char *env, const 
     return rc < 0 ? rc : pkg_op_history(&k.project, env, service, limit, fn, arg, err);
 }
 
+/* ---------------------------------------------------------------- reading what is desired */
+
+/* Whether the call's role may deploy: pkg_service_env hands out decrypted secrets, which only
+ * a role that could change them may see. Every role call_verify lets in may, today; the check
+ * is here so that a read-only role added there does not get them. */
+static int may_deploy(const struct call *k, struct err *err)
+{
+    if (strcmp(k->who.role, "ADMIN") != 0 && strcmp(k->who.role, "USER") != 0)
+        return err_set(err, ERR_FORBIDDEN, "pkg: role %.20s may not deploy", k->who.role);
+    return 0;
+}
+
+int pkg_env_services(struct pkg *p, const struct pkg_call *c, const char *env, struct arena *a,
+                     struct pkg_service_info **out, size_t *n, struct err *err)
+{
+    struct call k;
+    int rc = call_begin(p, c, &k, err);
+
+    *out = NULL;
+    *n = 0;
+    return rc < 0 ? rc : pkg_op_env_services(&k.project, env, a, out, n, err);
+}
+
+int pkg_shared_variables(struct pkg *p, const struct pkg_call *c, const char *env, struct arena *a,
+                         struct pkg_var **out, size_t *n, struct err *err)
+{
+    struct call k;
+    int rc = call_begin(p, c, &k, err);
+
+    *out = NULL;
+    *n = 0;
+    return rc < 0 ? rc : pkg_op_shared_variables(&k.project, env, a, out, n, err);
+}
+
+int pkg_service_env(struct pkg *p, const struct pkg_call *c, const char *env, const char *service,
+                    int ingress_port, struct arena *a, const char ***out, size_t *n,
+                    struct err *err)
+{
+    struct call k;
+    int rc = call_begin(p, c, &k, err);
+
+    *out = NULL;
+    *n = 0;
+    if (rc == 0)
+        rc = may_deploy(&k, err);
+    return rc < 0 ? rc : pkg_op_service_env(&k.project, env, service, ingress_port, a, out, n, err);
+}
+
+int pkg_env_resources_get(struct pkg *p, const struct pkg_call *c, const char *env, struct arena *a,
+                          struct pkg_env_resources *out, struct err *err)
+{
+    struct call k;
+    int rc = call_begin(p, c, &k, err);
+
+    *out = (struct pkg_env_resources){0};
+    return rc < 0 ? rc : pkg_op_env_resources_get(&k.project, env, a, out, err);
+}
+
+/* Any role that may configure a service (pkg_configure's) may set its environment's default. */
+int pkg_env_resources_set(struct pkg *p, const struct pkg_call *c, const char *env,
+                          const struct pkg_env_resources *r, char commit[41], struct err *err)
+{
+    struct pkg_op_res res = {0};
+    struct call k;
+    int rc = call_begin(p, c, &k, err);
+
+    if (rc == 0)
+        rc = pkg_op_env_resources_set(p->ops, &k.project, &k.author, env, r, &res, err);
+    if (rc == 0)
+        commit_done(p, &k, &res, commit);
+    return rc;
+}
+
 /* ---------------------------------------------------------------- projects */
 
 /* A verified call on a packager that has its index. */

@@ -1636,3 +1636,15 @@ int pkg_yaml_delete(struct pkg_yaml *doc, const char *path, struct err *err)
     }
     return rc;
 }
+
+int pkg_yaml_json(struct slice text, json_t **out, struct err *err)
+{
+    struct pkg_yaml *doc = NULL;
+    int rc = pkg_yaml_parse(text, NULL, &doc, err);
+
+    *out = NULL;
+    if (rc == 0)
+        rc = pkg_yaml_to_json(doc, out, err);
+    pkg_yaml_free(doc);
+    return rc;
+}

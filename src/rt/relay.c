@@ -4,8 +4,10 @@
  *
  * Why a process of our own rather than runc writing to a file: the file must stay bounded while
  * slipway is down (nobody would rotate it), each line gets a timestamp and its stream, and the
- * exit status of the app must be known after it exits. The relay is forked from slipway (no
- * exec: it ships in the binary whatever runs it), leaves slipway's session, and starts
+ * exit status of the app must be known after it exits. The relay is forked from slipway and
+ * runs slipway's binary again (rt_opts.relay_exe: "slipway __rt-relay …"), so that it holds a
+ * few pages of its own rather than a copy of slipway's memory; without relay_exe (tests) it
+ * stays a plain fork. It leaves slipway's session, and starts
  * `runc run -d` as its own child with the two pipes it reads as runc's stdout and stderr, which
  * runc hands on to the app. It is a child subreaper: when runc returns, the app's process is
  * re-parented to the relay, which can then wait for it and write its exit status to
@@ -16,6 +18,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -323,15 +326,63 @@ static int report_read(int fd, int msg[2], struct err *err)
     return 0;
 }
 
+/* The argument vector of `<exe> __rt-relay MAX FILES LOG_DIR PID_FILE RUNC ARGS…`, made before
+ * the fork (nothing may allocate between fork and exec); free() it whole. */
+static char **exec_argv(const struct rt_relay_args *a)
+{
+    size_t n = 0, bytes = 0, off;
+    char nums[2][24], **v, *p;
+    const char *head[6];
+
+    snprintf(nums[0], sizeof(nums[0]), "%" PRIu64, a->max_bytes);
+    snprintf(nums[1], sizeof(nums[1]), "%u", a->files);
+    head[0] = a->exe, head[1] = "__rt-relay", head[2] = nums[0], head[3] = nums[1];
+    head[4] = a->log_dir, head[5] = a->pid_file;
+    while (a->runc_argv[n] != NULL)
+        bytes += strlen(a->runc_argv[n++]) + 1;
+    for (size_t i = 0; i < 6; i++)
+        bytes += strlen(head[i]) + 1;
+    v = xmalloc((n + 7) * sizeof(*v) + bytes);
+    p = (char *)(v + n + 7);
+    for (size_t i = 0; i < n + 6; i++) {
+        const char *src = i < 6 ? head[i] : a->runc_argv[i - 6];
+        off = strlen(src) + 1;
+        memcpy(p, src, off);
+        v[i] = p;
+        p += off;
+    }
+    v[n + 6] = NULL;
+    return v;
+}
+
+APP_NORETURN void rt_relay_exec_main(int argc, char **argv)
+{
+    static struct relay r; /* a few KiB: not on the stack */
+    struct rt_relay_args a = {0};
+    uint64_t files = 0;
+
+    if (argc < 5 || slice_to_u64(slice_from_cstr(argv[0]), &a.max_bytes) < 0 ||
+        slice_to_u64(slice_from_cstr(argv[1]), &files) < 0)
+        _exit(2);
+    a.files = (unsigned)files;
+    a.log_dir = argv[2];
+    a.pid_file = argv[3];
+    a.runc_argv = (const char *const *)(argv + 4);
+    relay_prepare(&r, &a);
+    relay_main(&r, 3);
+}
+
 int rt_relay_start(const struct rt_relay_args *a, int *relay_pid, int *runc_status, struct err *err)
 {
     struct relay *r = xmalloc(sizeof(*r));
+    char **xargv = a->exe != NULL ? exec_argv(a) : NULL;
     int rep[2], msg[2] = {0, -1}, rc, status;
     pid_t mid;
 
     relay_prepare(r, a);
     if (pipe2(rep, O_CLOEXEC) != 0) {
         free(r);
+        free(xargv);
         return err_set(err, ERR_IO, "pipe: %s", strerror(errno));
     }
     /* Forked twice, the relay is nobody's child here: init (or the nearest subreaper) reaps
@@ -345,12 +396,17 @@ int rt_relay_start(const struct rt_relay_args *a, int *relay_pid, int *runc_stat
             dup2(rep[1], 3);
             dup2(null, 0), dup2(null, 1), dup2(null, 2);
             close_range(4, ~0u, 0);
+            if (xargv != NULL) {
+                execve(xargv[0], xargv, environ);
+                _exit(127); /* the report pipe closes: "the log relay ended" */
+            }
             relay_main(r, 3);
         }
         _exit(0);
     }
     close(rep[1]);
     free(r);
+    free(xargv);
     if (mid < 0) {
         close(rep[0]);
         return err_set(err, ERR_IO, "fork: %s", strerror(errno));

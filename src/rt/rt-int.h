@@ -27,6 +27,7 @@ struct rt {
     uint64_t log_max_bytes;
     unsigned log_files;
     bool force_copy;
+    char relay_exe[RT_PATH_MAX]; /* "": relays are plain forks */
 };
 
 /* What rt_start() records in containers/<id>/meta, read back by the other calls. */
@@ -72,6 +73,7 @@ struct rt_relay_args {
     const char *pid_file;         /* where runc writes the container's pid */
     uint64_t max_bytes;
     unsigned files;
+    const char *exe; /* run the relay as this binary (rt_relay_exec_main); NULL: fork only */
 };
 
 /* Starts the relay, detached (its own session, not our child), which starts runc and relays

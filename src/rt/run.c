@@ -138,6 +138,8 @@ int rt_new(const struct rt_opts *opts, struct rt **out, struct err *err)
     rt->log_max_bytes = opts->log_max_bytes != 0 ? opts->log_max_bytes : 8u << 20;
     rt->log_files = opts->log_files != 0 ? opts->log_files : 3;
     rt->force_copy = opts->force_copy;
+    if (opts->relay_exe != NULL)
+        snprintf(rt->relay_exe, sizeof(rt->relay_exe), "%s", opts->relay_exe);
     rc = file_mkdirs(rt->root, 0700, -1, err);
     for (size_t i = 0; rc == 0 && i < ARRAY_LEN(subs); i++) {
         snprintf(dir, sizeof(dir), "%s/%s", rt->root, subs[i]);
@@ -427,7 +429,9 @@ static int launch(struct rt *rt, const struct rt_spec *s, const char *dir, struc
     const char *argv[] = {rt->runc,       "--root",   rt->runc_root, "--log", runc_log,
                           "--log-format", "json",     "run",         "-d",    "--pid-file",
                           pid_file,       "--bundle", dir,           s->id,   NULL};
-    struct rt_relay_args ra = {argv, log_dir, pid_file, rt->log_max_bytes, rt->log_files};
+    struct rt_relay_args ra = {argv,          log_dir,
+                               pid_file,      rt->log_max_bytes,
+                               rt->log_files, rt->relay_exe[0] ? rt->relay_exe : NULL};
     int rc, status = -1, pid;
 
     snprintf(runc_log, sizeof(runc_log), "%s/runc.log", dir);

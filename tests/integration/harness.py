@@ -148,6 +148,8 @@ class Slipway(Process):
                 f.write(config)
             argv += ["--config", path]
         argv += list(args)
+        # The data directory in force: the last --data-dir given.
+        self.data_dir = [argv[i + 1] for i in range(len(argv) - 1) if argv[i] == "--data-dir"][-1]
         e = dict(os.environ)
         e.update(env or {})
         super().__init__(argv, env=e)
@@ -161,8 +163,19 @@ class Slipway(Process):
         return self
 
     def __exit__(self, *exc):
-        self.stop()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        try:
+            self.stop()
+        finally:
+            self.down()
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def down(self):
+        """Stops the apps and the ingress slipway leaves running (`slipway down`): they outlive
+        it by design, and a test must not leave them behind."""
+        if os.path.isdir(os.path.join(self.data_dir, "deployer")) or \
+                os.path.isdir(os.path.join(self.data_dir, "ingress")):
+            subprocess.run([BIN, "down", "--data-dir", self.data_dir], capture_output=True,
+                           timeout=120)
 
     def stop(self, expect_rc=0):
         """SIGTERM, then the exit status must be <expect_rc> (sanitizer reports fail it)."""

@@ -1,6 +1,7 @@
 """The ingress with real nginx, driven through tests/tools/ingress-run.c: routing by Host,
 a route switch under load losing no request, WebSocket, the 502 and 404 pages, restart after
-SIGKILL, and nothing left running after ingress_free()."""
+SIGKILL, nothing left running after ingress_free(), and nginx serving on while slipway is
+killed and restarted (the next start adopts it)."""
 import base64
 import hashlib
 import http.client
@@ -14,7 +15,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from harness import BUILD, Failure, run, test, wait_until
+from harness import BUILD, Failure, Slipway, run, test, wait_until
 
 TOOL = os.path.join(BUILD, "tests", "ingress-run")
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -106,9 +107,9 @@ def recv_n(s, n):
 class Ingress:
     """ingress-run on a free port in a temporary run directory."""
 
-    def __init__(self, api="127.0.0.1:9"):
-        self.dir = tempfile.mkdtemp(prefix="slipway-ingress-")
-        self.port = free_port()
+    def __init__(self, api="127.0.0.1:9", dir=None, port=None):
+        self.dir = dir or tempfile.mkdtemp(prefix="slipway-ingress-")
+        self.port = port or free_port()
         self.proc = subprocess.Popen(
             [TOOL, "--run", os.path.join(self.dir, "run"), "--port", str(self.port), "--api", api,
              "--grace", "3000"],
@@ -337,6 +338,126 @@ def free_leaves_no_nginx(t):
     finally:
         if ig.proc.poll() is None:
             ig.proc.kill()
+
+
+class Load:
+    """Two client threads asking <host> through the ingress on <port> until stop()."""
+
+    def __init__(self, port, host):
+        self.ok, self.failures, self._stop = 0, [], threading.Event()
+        self.t0 = time.monotonic()
+        self.threads = [threading.Thread(target=self._loop, args=(port, host)) for _ in range(2)]
+        for th in self.threads:
+            th.start()
+
+    def _loop(self, port, host):
+        while not self._stop.is_set():
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            try:
+                c.request("GET", "/", headers={"Host": host, "Connection": "close"})
+                r = c.getresponse()
+                r.read()
+                if r.status == 200:
+                    self.ok += 1
+                else:
+                    self.failures.append((round(time.monotonic() - self.t0, 3), r.status))
+            except Exception as e:  # any failed request counts
+                self.failures.append((round(time.monotonic() - self.t0, 3), repr(e)))
+            finally:
+                c.close()
+
+    def stop(self):
+        self._stop.set()
+        for th in self.threads:
+            th.join(30)
+
+
+@test
+def killed_owner_leaves_nginx_serving_and_the_next_one_adopts_it(t):
+    a = Upstream("A")
+    second, load, master = None, None, 0
+    first = Ingress()
+    try:
+        t.eq(first.apply([("a.localhost", "w/p/e/a", None, 0, [a.addr])]), "ok")
+        master = first.pid()
+        first.proc.kill()  # SIGKILL: ingress_free() never runs
+        first.proc.wait(10)
+        t.true(alive(master), "nginx survived its owner's SIGKILL")
+        t.eq(first.get("a.localhost")[:2], (200, "A"))
+        load = Load(first.port, "a.localhost")
+        time.sleep(0.3)
+        second = Ingress(dir=first.dir, port=first.port)
+        t.eq(second.pid(), master, "the running master is adopted, not replaced")
+        t.eq(second.get("a.localhost")[:2], (200, "A"))
+        t.eq(second.apply([("a.localhost", "w/p/e/a", None, 0, [a.addr]),
+                           ("b.localhost", "w/p/e/b", None, 0, [a.addr])]), "ok")
+        t.eq(second.get("b.localhost")[:2], (200, "A"))
+        time.sleep(0.3)
+        load.stop()
+        t.eq(load.failures[:5], [], "failed requests while the owner changed")
+        t.true(load.ok > 10, "requests served: %d" % load.ok)
+        t.eq(second.cmd("restarts"), "restarts 0")
+        pids = second.close()  # a clean stop ends the adopted nginx too
+        t.eq([p for p in pids if alive(p)], [], "nginx processes left")
+    finally:
+        if load is not None:
+            load.stop()
+        for ig in (first, second):
+            if ig is not None and ig.proc.poll() is None:
+                ig.proc.kill()
+        stop_orphan(master)
+        a.close()
+
+
+def stop_orphan(master):
+    """A failed test must not leave an nginx nobody supervises holding a port."""
+    if master and alive(master):
+        os.kill(master, signal.SIGQUIT)
+        wait_until(lambda: not alive(master), timeout=10, what="nginx to stop")
+
+
+def nginx_master(run_dir):
+    with open(os.path.join(run_dir, "nginx.pid")) as f:
+        return int(f.read().strip())
+
+
+def via_ingress(port, host, path="/"):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        c.request("GET", path, headers={"Host": host, "Connection": "close"})
+        r = c.getresponse()
+        return r.status, r.read().decode(errors="replace")
+    finally:
+        c.close()
+
+
+@test
+def slipway_killed_and_restarted_keeps_the_ingress_answering(t):
+    """The real binary: SIGKILL leaves nginx up, the next start adopts it, SIGTERM stops it."""
+    port = free_port()
+    data = tempfile.mkdtemp(prefix="slipway-ingress-data-")
+    args = ("--set", "ingress.enabled=true", "--set", f"ingress.port={port}",
+            "--data-dir", data)
+    run_dir = os.path.join(data, "ingress")
+    s, master = Slipway(*args), 0
+    try:
+        master = nginx_master(run_dir)
+        t.eq(via_ingress(port, "nobody.localhost")[0], 404)
+        s.kill()  # SIGKILL of slipway itself
+        t.true(alive(master), "nginx survived slipway's SIGKILL")
+        t.eq(via_ingress(port, "nobody.localhost")[0], 404)
+        shutil.rmtree(s.dir, ignore_errors=True)
+        s = Slipway(*args)
+        t.eq(nginx_master(run_dir), master, "the restarted slipway adopted nginx")
+        t.true(s.events("ingress.nginx_adopted"), "ingress.nginx_adopted logged")
+        t.eq(via_ingress(port, "localhost", "/healthz")[0], 200)
+        s.stop()
+        t.true(not alive(master), "SIGTERM of slipway stops nginx")
+    finally:
+        s.kill()
+        stop_orphan(master)
+        shutil.rmtree(s.dir, ignore_errors=True)
+        shutil.rmtree(data, ignore_errors=True)
 
 
 run()

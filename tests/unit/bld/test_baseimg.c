@@ -238,7 +238,10 @@ TEST(base_static_rootfs_spa_fallback)
 
     cache_path(cache, sizeof(cache));
     OK(bld_base_rootfs(&(struct bld_base_spec){.runtime = "static"}, cache, &path, key, &err));
-    snprintf(cmd, sizeof(cmd), "echo spa-home > '%s/srv/www/index.html'", path);
+    snprintf(
+        cmd, sizeof(cmd),
+        "echo spa-home > '%s/srv/www/index.html' && echo 'listen 8080;' > '%s/tmp/listen.conf'",
+        path, path);
     first_line(cmd, line, sizeof(line));
     expect_line("spa-home",
                 "unshare -n sh -c 'ip link set lo up; "

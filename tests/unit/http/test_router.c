@@ -750,3 +750,33 @@ TEST(router_add_rejects_a_parameter_named_twice)
     add_bad_at(__LINE__, NULL, HTTP_GET, "/{a}/x/{a}", "appears twice");
     add_bad_at(__LINE__, NULL, HTTP_GET, "/{a}/{a...}", "appears twice");
 }
+
+/* The dashboard's catch-all: only for paths no other route has, only for its own methods. */
+TEST(router_fallback_only_where_nothing_else_matches)
+{
+    struct http_router *r = http_router_new();
+    struct arena *a = arena_new(NULL);
+    struct http_match m;
+    struct err err = {0};
+
+    ADD_OK(r, HTTP_POST, "/auth/login");
+    ADD_OK(r, HTTP_GET, "/git/{rest...}");
+    OK(http_router_add(r, HTTP_GET, "/{path...}", nop_handler, NULL,
+                       &(struct http_route_opts){.fallback = true}, &err));
+    MATCH(r, a, HTTP_GET, "/projects/shop", &m);
+    CHECK_STR_EQ(pattern_of(&m), "/{path...}");
+    CHECK_STR_EQ(param(&m, "path"), "projects/shop");
+    MATCH(r, a, HTTP_HEAD, "/", &m);
+    CHECK_STR_EQ(pattern_of(&m), "/{path...}");
+    CHECK_STR_EQ(param(&m, "path"), "");
+    MATCH(r, a, HTTP_GET, "/git/x/y", &m); /* a rest route of the API wins */
+    CHECK_STR_EQ(pattern_of(&m), "/git/{rest...}");
+    MATCH(r, a, HTTP_GET, "/auth/login", &m); /* still a 405, not the dashboard */
+    CHECK(m.route == NULL);
+    CHECK_UINT_EQ(m.allowed, HTTP_POST);
+    MATCH(r, a, HTTP_POST, "/nowhere", &m); /* still a 404 */
+    CHECK(m.route == NULL);
+    CHECK_UINT_EQ(m.allowed, 0);
+    arena_free(a);
+    http_router_free(r);
+}

@@ -174,3 +174,31 @@ TEST(bad_routes_are_refused_and_nothing_rendered)
     CHECK_INT_EQ(b.len, 0);
     sbuf_release(&b);
 }
+
+TEST(regen_keeps_the_routes_and_bumps_the_generation)
+{
+    const char *ups[1] = {"127.0.0.1:9001"};
+    struct ingress_route r = {"app.localhost", "w/p/e/app", NULL, ups, 1, false};
+    struct sbuf old = SBUF_INIT(1 << 20), next = SBUF_INIT(1 << 20), again = SBUF_INIT(1 << 20);
+    struct ingress_params other = params;
+    struct err err = {0};
+    uint64_t gen = 0;
+
+    OK(ingress_render_routes(&old, &params, &r, 1, 7, &err));
+    OK(ingress_render_regen(&next, &params, sbuf_slice(&old), &gen, &err));
+    CHECK_UINT_EQ(gen, 8);
+    OK(ingress_render_routes(&again, &params, &r, 1, 8, &err));
+    CHECK_STR_EQ(next.buf, again.buf); /* the same as rendering the routes anew */
+    /* Not ours: another run directory, a foreign file, an empty one. */
+    other.run_dir = "/elsewhere/ingress";
+    sbuf_reset(&next);
+    CHECK_INT_EQ(ingress_render_regen(&next, &other, sbuf_slice(&old), &gen, &err), ERR_INVALID);
+    CHECK_INT_EQ(ingress_render_regen(&next, &params, SLICE("server { }\n"), &gen, &err),
+                 ERR_INVALID);
+    CHECK_INT_EQ(ingress_render_regen(&next, &params, SLICE(""), &gen, &err), ERR_INVALID);
+    CHECK_UINT_EQ(next.len, 0);
+    CHECK_UINT_EQ(gen, 8);
+    sbuf_release(&old);
+    sbuf_release(&next);
+    sbuf_release(&again);
+}

@@ -18,33 +18,9 @@
 
 #include "base/base.h"
 #include "rt/rt-int.h"
+#include "../container_test.h"
 
 #define HTTPD_CMD "exec httpd -f -p $PORT -h /www"
-
-static bool can_run(void)
-{
-    if (geteuid() != 0) {
-        printf("# skip: the runtime needs root for runc\n");
-        return false;
-    }
-    if (access("/usr/sbin/runc", X_OK) != 0 && access("/usr/bin/runc", X_OK) != 0) {
-        printf("# skip: runc is not installed (scripts/bootstrap)\n");
-        return false;
-    }
-    return true;
-}
-
-static void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void sh(const char *fmt, ...)
-{
-    char cmd[4096];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof(cmd), fmt, ap);
-    va_end(ap);
-    CHECK(system(cmd) == 0);
-}
 
 /* The image: layer 1 is busybox, /etc and /www (index.html, old.html); layer 2 deletes
  * old.html and adds new.html. */
@@ -410,7 +386,18 @@ TEST(rt_stop_sends_sigterm_then_sigkill)
     rt_free(f.rt);
 }
 
-/* Output goes on being kept after the app exits, in files that rotate at the bound. */
+/* The relay run as its own binary (rt_opts.relay_exe), as slipway runs it: this test binary
+ * started again as "<exe> __rt-relay …" goes straight to the relay (glibc passes main's
+ * arguments to constructors). */
+__attribute__((constructor)) static void relay_entry(int argc, char **argv, char **envp)
+{
+    (void)envp;
+    if (argc > 1 && strcmp(argv[1], "__rt-relay") == 0)
+        rt_relay_exec_main(argc - 2, argv + 2);
+}
+
+/* Output goes on being kept after the app exits, in files that rotate at the bound; the relay
+ * is an exec'd one here. */
 TEST(rt_logs_rotate_and_outlive_the_app)
 {
     static const char *const chatty[] = {
@@ -426,7 +413,8 @@ TEST(rt_logs_rotate_and_outlive_the_app)
 
     if (!can_run())
         return;
-    fixture_init(&f, &(struct rt_opts){.log_max_bytes = 4096, .log_files = 2});
+    fixture_init(&f, &(struct rt_opts){
+                         .log_max_bytes = 4096, .log_files = 2, .relay_exe = "/proc/self/exe"});
     struct rt_spec s = spec_of(&f, "chatty", chatty);
     OK(rt_start(f.rt, &s, &err));
     struct rt_state state = wait_exited(f.rt, "chatty");
