@@ -218,8 +218,8 @@ static void cfg_copy(const struct gw_deps *d, struct gw_cfg *out)
     }
     c = cfg_new();
     cfg_add(c, &(struct cfg_section){"gateway", gw_cfg_keys, ARRAY_LEN(gw_cfg_keys), out});
-    out->dashboard_dir = NULL; /* the cfg set's; gw_dashboard_routes_add() has a default */
-    cfg_free(c);
+    cfg_free(c);               /* frees the strings it gave */
+    out->dashboard_dir = NULL; /* gw_dashboard_routes_add() has the default */
 }
 
 static void gql_cache_destroy(void *c)

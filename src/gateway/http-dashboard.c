@@ -2,7 +2,8 @@
  * gateway, HTTP side: the web dashboard (docs/dashboard.md).
  *
  *   GET|HEAD /{path...}   a file of gateway.dashboard_dir (the production build of dashboard/),
- *                         else its index.html: the dashboard routes in the browser
+ *                         else its index.html when the client accepts text/html (a browser
+ *                         on one of the dashboard's routes), else a JSON 404
  *
  * The route is the router's fallback: it only sees paths no API route matches, and refuses
  * the API's own prefixes so a mistyped API call gets a JSON 404 rather than a page. Files are
@@ -130,6 +131,17 @@ static void send_file(struct http_req *req, int fd, uint64_t size, struct slice 
     http_respond_fd(req, 200, content_type(name), fd, 0, size);
 }
 
+/* Whether an Accept header names text/html (as a browser's navigation does). */
+static bool accepts_html(struct slice accept)
+{
+    static const char want[] = "text/html";
+
+    for (size_t i = 0; i + sizeof(want) - 1 <= accept.len; i++)
+        if (slice_case_eq_cstr((struct slice){accept.ptr + i, sizeof(want) - 1}, want))
+            return true;
+    return false;
+}
+
 static void dashboard_handler(void *arg, struct http_req *req)
 {
     struct gw_dashboard *d = arg;
@@ -156,6 +168,12 @@ static void dashboard_handler(void *arg, struct http_req *req)
     }
     if (asset) { /* a hashed file that is not there: never answer a script with the page */
         http_respond_error(req, 404, "not_found", "no such file");
+        return;
+    }
+    /* The page for the dashboard's own routes is what a browser navigating asks for; a
+     * program (curl, a script, a mistyped API call) gets the API's JSON 404. */
+    if (path.len > 0 && !accepts_html(http_req_header(req, "Accept"))) {
+        http_respond_error(req, 404, "not_found", "no such path");
         return;
     }
     fd = open_inside(req->arena, root, SLICE("index.html"), &size);
