@@ -335,17 +335,20 @@ static int image_digest(const struct dreq *r, char tag[OCI_TAG_MAX + 1],
     return rc;
 }
 
-/* The digest <env> runs for r->service now ("" before its first deploy). */
-static int env_digest(struct gw *g, const struct dreq *r, const char *env,
-                      char digest[OCI_DIGEST_SIZE], struct err *err)
+/* The tag and digest <env> records for r->service now ("" before its first deploy). */
+static int env_release(struct gw *g, const struct dreq *r, const char *env,
+                       char tag[OCI_TAG_MAX + 1], char digest[OCI_DIGEST_SIZE], struct err *err)
 {
     struct arena *a = arena_new(NULL);
     const struct pkg_service_info *si;
     struct pkg_call pc;
     int rc = service_info(g, r, env, a, &pc, &si, err);
 
-    if (rc == 0)
+    if (rc == 0) {
         snprintf(digest, OCI_DIGEST_SIZE, "%s", si->digest ? si->digest : "");
+        if (tag != NULL)
+            snprintf(tag, OCI_TAG_MAX + 1, "%s", si->tag ? si->tag : "");
+    }
     arena_free(a);
     return rc;
 }
@@ -367,7 +370,7 @@ static int release_of(struct gw *g, struct dreq *r, struct pkg_call *pc, char ta
         snprintf(tag, OCI_TAG_MAX + 1, "%s", r->tag);
         return rollback_digest(g, r, pc, digest, err);
     case GW_DEPLOY_PROMOTE:
-        return env_digest(g, r, r->from_env, digest, err);
+        return env_release(g, r, r->from_env, tag, digest, err);
     default:
         return 0;
     }
@@ -375,7 +378,8 @@ static int release_of(struct gw *g, struct dreq *r, struct pkg_call *pc, char ta
 
 /* Records the release in the repository, unless the environment runs it already (a same-commit
  * redeploy, a rollback to what runs, a promotion of what is there): then nothing is committed
- * and the rollout finds the service as it should be. */
+ * and the rollout finds the service as it should be. The output says what was committed and
+ * what the environment recorded before, which a failed rollout puts back (revert_step). */
 static int commit_step(struct flow_call *call, struct slice input, struct sbuf *output,
                        struct err *err)
 {
@@ -384,7 +388,7 @@ static int commit_step(struct flow_call *call, struct slice input, struct sbuf *
     struct pkg_call pc;
     struct dreq r;
     char commit[41] = "", tag[OCI_TAG_MAX + 1] = "", digest[OCI_DIGEST_SIZE] = "";
-    char now[OCI_DIGEST_SIZE] = "";
+    char prev_tag[OCI_TAG_MAX + 1] = "", prev[OCI_DIGEST_SIZE] = "";
     int rc = dreq_parse(input, &r, err);
 
     if (rc == 0)
@@ -392,8 +396,8 @@ static int commit_step(struct flow_call *call, struct slice input, struct sbuf *
     if (rc == 0 && r.kind != GW_DEPLOY_REDEPLOY)
         rc = release_of(g, &r, &pc, tag, digest, err);
     if (rc == 0 && r.kind != GW_DEPLOY_REDEPLOY)
-        rc = env_digest(g, &r, r.env, now, err);
-    if (rc == 0 && r.kind != GW_DEPLOY_REDEPLOY && strcmp(now, digest) != 0) {
+        rc = env_release(g, &r, r.env, prev_tag, prev, err);
+    if (rc == 0 && r.kind != GW_DEPLOY_REDEPLOY && strcmp(prev, digest) != 0) {
         if (r.kind == GW_DEPLOY_PROMOTE)
             rc = pkg_promote(g->pkg, &pc, r.from_env, r.env, r.service, commit, err);
         else
@@ -401,10 +405,44 @@ static int commit_step(struct flow_call *call, struct slice input, struct sbuf *
                             r.kind == GW_DEPLOY_ROLLBACK, commit, err);
     }
     if (rc == 0) {
+        struct jw w;
+
         flow_call_log(call, "==> %s%s", commit[0] ? "committed " : "",
                       commit[0] ? commit : "the environment has this release already");
-        sbuf_printf(output, "\"%s\"", commit);
+        jw_init(&w, output);
+        jw_obj_begin(&w);
+        put(&w, "commit", commit);
+        put(&w, "prev_tag", prev_tag);
+        put(&w, "prev_digest", prev);
+        jw_obj_end(&w);
     }
+    dreq_release(&r);
+    arena_free(a);
+    return rc;
+}
+
+/* After a failed rollout: records again the release the environment had before this deploy's
+ * commit ("prev_tag", "prev_digest" of the input), so the repository says what runs and a later
+ * redeploy (a variable change) does not roll the failed release out again. */
+static int revert_step(struct flow_call *call, struct slice input, struct sbuf *output,
+                       struct err *err)
+{
+    struct gw *g = flow_call_udata(call);
+    struct arena *a = arena_new(NULL);
+    char now[OCI_DIGEST_SIZE] = "";
+    struct pkg_call pc;
+    struct dreq r;
+    int rc = dreq_parse(input, &r, err);
+    const char *tag = rc == 0 ? jstr(r.j, "prev_tag") : NULL;
+    const char *digest = rc == 0 ? jstr(r.j, "prev_digest") : NULL;
+
+    (void)output;
+    if (rc == 0)
+        rc = env_release(g, &r, r.env, NULL, now, err);
+    if (rc == 0 && strcmp(now, digest) != 0 && (rc = dreq_pkg(g, &r, a, &pc, err)) == 0)
+        rc = pkg_deploy(g->pkg, &pc, r.env, r.service, tag, digest, true, NULL, err);
+    if (rc == 0)
+        flow_call_log(call, "==> the release failed: %s records %s again", r.env, tag);
     dreq_release(&r);
     arena_free(a);
     return rc;
@@ -583,29 +621,47 @@ static int wf_build(struct flow_ctx *ctx, struct dreq *r, struct err *err)
     return flow_set_event(ctx, "image_ref", slice_from_cstr(jstr(built, "image_ref")), err);
 }
 
-/* The rollout's end as events: health and message (the error's when it failed). */
-static int wf_rollout(struct flow_ctx *ctx, const char *in, struct err *err)
+/* The rollout's end as events: health and message (the error's when it failed). A failed
+ * rollout after a commit puts the previous release back in the repository (<commit>: the
+ * commit step's output). */
+static int wf_rollout(struct flow_ctx *ctx, json_t *in, struct slice commit, struct err *err)
 {
     struct slice out = SLICE_NULL;
-    json_t *o;
+    json_t *o = json_loadb(commit.ptr, commit.len, 0, NULL);
+    char *text = NULL;
     int rc = event(ctx, "health", "PROGRESSING", err);
 
+    json_object_set(in, "prev_tag", json_object_get(o, "prev_tag"));
+    json_object_set(in, "prev_digest", json_object_get(o, "prev_digest"));
+    if (rc == 0 && (text = json_dumps(in, JSON_COMPACT | JSON_SORT_KEYS)) == NULL)
+        rc = err_set(err, ERR_INTERNAL, "deploy input: cannot encode");
     if (rc == 0)
-        rc = flow_step(ctx, "rollout", rollout_step, slice_from_cstr(in), &out, err);
-    if (rc == FLOW_SUSPENDED || rc == ERR_CANCELLED)
-        return rc;
-    if (rc < 0) {
+        rc = flow_step(ctx, "rollout", rollout_step, slice_from_cstr(text), &out, err);
+    if (rc < 0 && rc != FLOW_SUSPENDED && rc != ERR_CANCELLED) {
         struct err ignored = {0};
-        int rc2 = event(ctx, "health", "DEGRADED", &ignored);
+        const char *prev = jstr(o, "prev_digest"), *made = jstr(o, "commit");
 
-        if (rc2 == 0)
+        if (event(ctx, "health", "DEGRADED", &ignored) == 0)
             (void)event(ctx, "message", err->msg, &ignored);
-        return rc;
+        int rc2 = made != NULL && *made && prev != NULL && *prev
+                      ? flow_step(ctx, "revert", revert_step, slice_from_cstr(text), &out, &ignored)
+                      : 0;
+
+        if (rc2 == FLOW_SUSPENDED)
+            rc = rc2; /* the engine stops: the next one puts the release back */
+        else if (rc2 < 0)
+            LOG_WARN(&gw_log, "deploy.revert_failed", LF_STR("error", ignored.msg));
+    } else if (rc == 0) {
+        json_t *res = json_loadb(out.ptr, out.len, 0, NULL);
+
+        rc = event(ctx, "message", res ? jstr(res, "message") : "", err);
+        json_decref(res);
+        if (rc == 0)
+            rc = event(ctx, "health", "SYNCED", err);
     }
-    o = json_loadb(out.ptr, out.len, 0, NULL);
-    rc = event(ctx, "message", o ? jstr(o, "message") : "", err);
+    free(text);
     json_decref(o);
-    return rc == 0 ? event(ctx, "health", "SYNCED", err) : rc;
+    return rc;
 }
 
 static int deploy_wf(struct flow_ctx *ctx, struct slice input, struct sbuf *result, struct err *err)
@@ -626,7 +682,7 @@ static int deploy_wf(struct flow_ctx *ctx, struct slice input, struct sbuf *resu
     if (rc == 0)
         rc = flow_step(ctx, "commit", commit_step, slice_from_cstr(in), &out, err);
     if (rc == 0)
-        rc = wf_rollout(ctx, in, err);
+        rc = wf_rollout(ctx, r.j, out, err);
     if (rc == 0)
         sbuf_puts(result, "true");
     free(in);

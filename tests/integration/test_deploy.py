@@ -255,6 +255,7 @@ def changes_rollbacks_and_scaling_lose_no_request_and_promotion_keeps_the_digest
 @test
 def a_release_crashing_on_start_fails_and_the_old_one_keeps_serving(t):
     with deployed("crash", "python") as (p, s, token, repo, host):
+        good = services(s, token, "crash")[("development", "web")]["image"]
         with open(os.path.join(repo, "main.py"), "w") as f:
             f.write('print("boom: the database is not there", flush=True)\n'
                     'raise SystemExit(3)\n')
@@ -265,6 +266,18 @@ def a_release_crashing_on_start_fails_and_the_old_one_keeps_serving(t):
         t.eq(st["phase"], "FAILED", st)
         t.contains(st["error"] or "", "boom", "the crash output is in the error")
         t.eq(p.get(host), (200, b"hello from python\n"), "the old release serves")
+        # The repository records the release that runs again, so what the API says is true and
+        # a change of variables redeploys the good release, not the crashing one.
+        x = services(s, token, "crash")[("development", "web")]
+        t.eq((x["image"], x["syncStatus"]), (good, "SYNCED"), x)
+        gql_data(s, """mutation { setServiceVariables(projectId: "crash", environment:
+                         "development", service: "web", variables: [{key: "MODE", value: "x"}])
+                         { key } }""", token=token)
+        wait_until(lambda: gql_data(s, 'query { activeDeployment(projectId: "crash", service: '
+                                       '"web", environment: "development") { id } }',
+                                    token=token)["activeDeployment"] is None,
+                   timeout=120, what="the redeploy to end")
+        t.eq(p.get(host), (200, b"hello from python\n"), "the redeploy ran the good release")
 
 
 @test
