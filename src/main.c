@@ -645,6 +645,20 @@ static void wait_for_stop(const sigset_t *set, struct running *run, int64_t ever
     LOG_INFO(lc, "slipway.stopping", LF_STR("signal", sig == SIGINT ? "SIGINT" : "SIGTERM"));
 }
 
+/* core.data_dir as an absolute path from here on: runc bundles, the apps' log relays and nginx
+ * are given paths under it, and they do not run in slipway's working directory. */
+static int absolute_data_dir(struct app *app, struct err *err)
+{
+    char abs[PATH_MAX];
+
+    if (realpath(app->core.data_dir, abs) == NULL)
+        return err_set(err, err_from_errno(errno), "core.data_dir: %s: %s", app->core.data_dir,
+                       strerror(errno));
+    free(app->core.data_dir); /* the cfg set frees what the field holds at the end */
+    app->core.data_dir = xstrdup(abs);
+    return 0;
+}
+
 static int cmd_serve(struct app *app)
 {
     struct log_ctx lc = {.svc = "slipway"};
@@ -657,7 +671,7 @@ static int cmd_serve(struct app *app)
     lvl = log_level_parse(app->core.log_level, &ok);
     if (!ok)
         return fail("log.level: must be debug, info, warn or error", NULL);
-    if (ensure_dir(app->core.data_dir, &err) < 0)
+    if (ensure_dir(app->core.data_dir, &err) < 0 || absolute_data_dir(app, &err) < 0)
         return fail("cannot start", &err);
     /* Two malloc arenas rather than eight per core: slipway's threads mostly wait, and each
      * arena keeps freed memory of its own (the idle footprint, bench/deploy.sh). */

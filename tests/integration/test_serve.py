@@ -59,6 +59,29 @@ def config_precedence_and_errors_name_the_key(t):
 
 
 @test
+def serve_takes_a_data_directory_relative_to_where_it_runs(t):
+    """`make run` serves with --data-dir=./data: every service, the deployer's runc bundles and
+    log relays among them, gets it as an absolute path."""
+    import signal
+    import tempfile
+    from harness import Process, wait_until
+    tmp = tempfile.mkdtemp(prefix="slipway-rel-")
+    p = Process([os.path.abspath(BIN), "serve", "--port", "0", "--data-dir", "./data",
+                 "--set", "ingress.enabled=false"], cwd=tmp)
+    try:
+        started = wait_until(lambda: p.events("slipway.started") or p.proc.poll() is not None,
+                             timeout=60, what="slipway.started")
+        t.true(p.proc.poll() is None, "slipway exited at start: " + "\n".join(p.lines[-5:]))
+        t.eq(started[0]["data_dir"], os.path.join(os.path.realpath(tmp), "data"))
+        t.true(os.path.isdir(os.path.join(tmp, "data", "deployer", "rt")), "deployer/rt")
+    finally:
+        if p.proc.poll() is None:
+            p.signal(signal.SIGTERM)
+        t.eq(p.wait(60), 0, "exit status")
+        subprocess.run(["rm", "-rf", tmp])
+
+
+@test
 def serve_keeps_the_gateway_in_its_own_sqlite_file(t):
     with Slipway() as s:
         status, _, body = s.get("/readyz")
