@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 #include "base/base.h"
@@ -71,6 +72,8 @@ bool bld_name_valid(const char *s)
 
 /* ---------------------------------------------------------------- configuration */
 
+#define HOST_CA "/etc/ssl/certs/ca-certificates.crt"
+
 static const struct cfg_key bld_keys[] = {
     CFG_SIZE("builder.memory", struct bld_cfg, memory, 2LL << 30, 0, 1LL << 40, 0,
              "Memory (RAM and swap together) of each install or build step; past it the build "
@@ -86,7 +89,9 @@ static const struct cfg_key bld_keys[] = {
             "Builds one process runs at once; more wait in state QUEUED."),
     CFG_STR("builder.ca_bundle", struct bld_cfg, ca_bundle, "", 0,
             "A host file of PEM certificates that install and build steps trust instead of "
-            "the build image's own (a TLS-intercepting proxy's CA). Empty: Debian's bundle."),
+            "the build image's own. Empty: the host's " HOST_CA " when there is one, so builds "
+            "trust what this machine trusts (a TLS-intercepting proxy's CA too), else the "
+            "image's Debian bundle. \"image\": always the image's."),
     CFG_STR("builder.base_cache", struct bld_cfg, base_cache, "", 0,
             "Where the Debian packages and root filesystems of the build images are kept; it "
             "holds no user data, so installations on one machine may share it. Empty: "
@@ -419,6 +424,16 @@ static void result_write(const struct bld_build_result *res, const char *ref, st
     jw_obj_end(&w);
 }
 
+/* The CA bundle the steps trust (builder.ca_bundle): NULL for the image's own. */
+static const char *ca_bundle(const char *set)
+{
+    if (set != NULL && strcmp(set, "image") == 0)
+        return NULL;
+    if (set != NULL && *set)
+        return set;
+    return access(HOST_CA, R_OK) == 0 ? HOST_CA : NULL;
+}
+
 /* bld_build() and the push, with the engine's cancel token watched meanwhile. */
 static int build_run(struct run *r, const char *work, const char *cache, struct sbuf *output,
                      struct err *err)
@@ -452,7 +467,7 @@ static int build_run(struct run *r, const char *work, const char *cache, struct 
         .cpu_period_us = 100000,
         .pids_max = (uint32_t)s->cfg.pids,
         .wall_ms = (uint64_t)s->cfg.timeout_ms,
-        .ca_bundle = s->cfg.ca_bundle && *s->cfg.ca_bundle ? s->cfg.ca_bundle : NULL,
+        .ca_bundle = ca_bundle(s->cfg.ca_bundle),
     };
     struct bld_build_hooks hooks = {
         .phase = on_phase, .line = on_line, .arg = r, .cancel = &r->cancel};

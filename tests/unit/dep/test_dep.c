@@ -302,7 +302,7 @@ TEST(dep_supervisor_restarts_a_crashed_replica)
     OK(rt_state(f->d->rt, r[0].id, &st0, &err));
     CHECK(kill(st0.pid, SIGKILL) == 0);
     bool back = false;
-    for (int i = 0; i < 100 && !back; i++) {
+    for (int i = 0; i < 600 && !back; i++) {
         usleep(100 * 1000);
         replicas_of(f, r);
         back = r[0].restarts == 1 && r[0].ready;
@@ -327,7 +327,9 @@ TEST(dep_crash_loop_degrades)
     struct dep_spec s =
         spec_of(f, 1, "httpd -f -p $PORT -h /www & sleep 1; echo going down; exit 3");
     OK(dep_rollout(f->d, &key, &s, NULL, &res, &err));
-    for (int i = 0; i < 250 && st.health != DEP_DEGRADED; i++) {
+    /* Three crashes take about 10 s (1 s up, backoff 1 s, 2 s, 4 s); up to 2 min on a loaded
+     * machine under TSan. */
+    for (int i = 0; i < 1200 && st.health != DEP_DEGRADED; i++) {
         usleep(100 * 1000);
         OK(dep_status(f->d, &key, &st, &err));
     }
@@ -442,7 +444,7 @@ TEST(dep_logs_tail_and_follow_a_rollout)
     seen.text[0] = '\0';
     struct dep_spec s2 = spec_of(f, 1, "echo second release; " HTTPD);
     OK(dep_rollout(f->d, &key, &s2, NULL, &res, &err));
-    for (int i = 0; i < 50 && strstr(seen.text, "second release") == NULL; i++) {
+    for (int i = 0; i < 200 && strstr(seen.text, "second release") == NULL; i++) {
         OK(dep_logs_read(c, on_line, &seen, &err));
         usleep(50 * 1000);
     }
