@@ -23,8 +23,9 @@ const char cli_deploy_usage[] =
     "\n"
     "Builds SERVICE of PROJECT from its repository and rolls it out in ENV, showing the\n"
     "phases as they change (QUEUED, CLONING, BUILDING, PUSHING, DEPLOYING) and the deploy's\n"
-    "log as it is written, until it ends. Ctrl-C cancels the deploy (the previous release\n"
-    "keeps serving); a second Ctrl-C quits at once and leaves the deploy running.\n"
+    "log as it is written, until it ends. Ctrl-C offers to cancel the deploy (the previous\n"
+    "release keeps serving); without a terminal it cancels at once. A second Ctrl-C quits at\n"
+    "once and leaves the deploy running.\n"
     "\n"
     "  --env ENV        the environment (default development)\n"
     "  --ref REF        a branch, tag or commit (default: the service's own, else the\n"
@@ -297,8 +298,16 @@ static int tick(void *arg)
 {
     struct follow *f = arg;
 
-    if (interrupts > 0 && !f->cancel_sent)
-        cancel_once(f);
+    if (interrupts > 0 && !f->cancel_sent) {
+        char q[128];
+
+        clear_line(f);
+        snprintf(q, sizeof(q), "\nCancel deploy %s? The previous release keeps serving.", f->id);
+        if (!isatty(0) || cli_confirm(q))
+            cancel_once(f);
+        else
+            interrupts = 0, redraw(f); /* follow on */
+    }
     if (time_mono_ms() - f->last_poll < POLL_MS)
         return 0;
     if (poll_status(f) < 0)

@@ -38,7 +38,7 @@ def usage_errors_exit_2_and_say_what_to_do(t):
         t.contains(p.stderr, "slipway help " + args[0])
     p = cli("help", "deploy")
     t.eq(p.returncode, 0)
-    t.contains(p.stdout, "Ctrl-C cancels the deploy")
+    t.contains(p.stdout, "Ctrl-C offers to cancel the deploy")
     p = cli("logs", "--help")
     t.eq(p.returncode, 0)
     t.contains(p.stdout, "no line came for 1 second")

@@ -247,7 +247,8 @@ def changes_rollbacks_and_scaling_lose_no_request_and_promotion_keeps_the_digest
                    timeout=120, what="the promotion to end")
         svc = services(s, token, "shop")
         dev, stg = svc[("development", "web")], svc[("staging", "web")]
-        t.eq(stg["image"], dev["image"], "staging runs development's digest")
+        t.eq(stg["image"], dev["image"], "staging records development's digest")
+        t.eq(stg["syncStatus"], "SYNCED", "and runs it (the deployer's digest is the same)")
         shost = [x["hostname"] for x in stg["domains"] if x["type"] == "PLATFORM"][0]
         t.eq(p.get(shost), (200, b"hello from python\n"))
 
