@@ -36,6 +36,7 @@ struct dep_replica {
     uint16_t app_port;  /* where it answers (the host port, or the one it really listens on) */
     bool ready;
     uint64_t restart_at_ms; /* monotonic; 0: not waiting for a restart */
+    uint64_t exit_seen_ms;  /* monotonic, when found exited before its status was written */
     uint64_t backoff_ms;
     uint64_t up_since_ms;               /* monotonic, when it last became ready */
     uint64_t crash_ms[DEP_CRASHES_BAD]; /* the last crashes, a ring */

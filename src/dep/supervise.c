@@ -224,6 +224,9 @@ static void restart(struct dep *d, struct dep_svc *s, struct dep_replica *r, uin
     r->restarts++;
 }
 
+/* How long an exited replica's status may take to be written by its relay. */
+#define EXIT_STATUS_WAIT_MS 2000
+
 /* One replica's round; true when its readiness changed. */
 static bool replica_round(struct dep *d, struct dep_svc *s, struct dep_replica *r)
 {
@@ -232,7 +235,17 @@ static bool replica_round(struct dep *d, struct dep_svc *s, struct dep_replica *
     uint64_t now = time_mono_ms();
     int rc = rt_state(d->rt, r->id, &st, NULL);
 
+    if (rc == 0 && st.status == RT_EXITED && st.exit_code < 0 && r->restart_at_ms == 0 &&
+        (r->exit_seen_ms == 0 || now - r->exit_seen_ms < EXIT_STATUS_WAIT_MS)) {
+        /* The app is gone and its relay has not written the status yet: the crash is noted
+         * with it a round or two later (after EXIT_STATUS_WAIT_MS as unknown). */
+        if (r->exit_seen_ms == 0)
+            r->exit_seen_ms = now;
+        r->ready = false; /* out of the routes at once */
+        return was != r->ready;
+    }
     if (rc == ERR_NOTFOUND || (rc == 0 && st.status == RT_EXITED)) {
+        r->exit_seen_ms = 0;
         if (r->restart_at_ms == 0)
             crash_note(d, s, r, rc == 0 ? st.exit_code : -1, now);
         else if (now >= r->restart_at_ms)
