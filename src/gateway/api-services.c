@@ -316,7 +316,9 @@ static int env_ephemeral(struct gql_rctx *rc, const struct gql_val *parent, stru
                          struct err *err)
 {
     (void)rc, (void)parent, (void)err;
-    *out = GQL_BOOL(false); /* TODO(lead): #8 the packager does not expose ephemeral.expiresAt */
+    /* No operation makes an ephemeral environment yet (pkg_env_create drops a copied
+     * ephemeral key), so none is: this turns true once preview environments exist. */
+    *out = GQL_BOOL(false);
     return 0;
 }
 
