@@ -73,6 +73,11 @@ int store_begin(struct store *s, struct store_tx **tx, struct err *err) APP_MUST
 /* A transaction that only reads (BEGIN DEFERRED on SQLite, so it waits for no writer and sees
  * one snapshot from its first read; READ ONLY on PostgreSQL, where a write fails). */
 int store_begin_read(struct store *s, struct store_tx **tx, struct err *err) APP_MUST_CHECK;
+/* PostgreSQL: a "transaction" for exactly one statement, which commits by itself: no BEGIN
+ * and COMMIT are sent (two round trips fewer). store_commit() or store_rollback() still end
+ * it; neither undoes the statement. On SQLite, where BEGIN and COMMIT cost no round trip, it
+ * is store_begin(). */
+int store_begin_single(struct store *s, struct store_tx **tx, struct err *err) APP_MUST_CHECK;
 int store_commit(struct store_tx *tx, struct err *err) APP_MUST_CHECK;
 void store_rollback(struct store_tx *tx);
 

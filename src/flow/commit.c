@@ -2,8 +2,14 @@
  * Group commit. A caller queues its statements and waits; the first caller to find no commit in
  * progress becomes the leader: it takes everything queued, runs it in one transaction, commits
  * (one fsync for all) and wakes the others. Callers that queue while the leader commits form the
- * next batch. A lone caller is its own leader and pays no hand-off to another thread.
+ * next batch, led by the first of them, whom the leader hands over to. A lone caller is its own
+ * leader and pays no hand-off to another thread.
+ *
+ * Each caller sleeps on a semaphore of its own and is woken once, when its batch is committed
+ * or when it is to lead: with hundreds of workflows writing at once, a shared condition
+ * variable woke every one of them after every commit, and most went back to sleep.
  */
+#include <semaphore.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -14,21 +20,22 @@
 
 struct item {
     flow_apply_fn *fn;
-    flow_bulk_fn *bulk; /* instead of fn: applied once for every item of the batch that has it */
+    const struct flow_bulk *bulk; /* instead of fn: applied once to every item of its kind */
     void *arg;
     bool grouped; /* applied with an earlier item of its bulk */
     bool waited;  /* waited once for the batch to fill */
     int rc;
     struct err err;
-    bool done;
+    bool done, lead; /* set before <wake> is posted: committed / to lead the next batch */
+    sem_t wake;
     struct item *next;
 };
 
 struct flow_commit {
     struct store *store;
     pthread_mutex_t lock;
-    pthread_cond_t cv;
-    bool busy;                 /* guarded by lock: a leader is committing */
+    pthread_cond_t cv;         /* a filling leader waits here for its batch */
+    bool busy;                 /* guarded by lock: a leader leads (also while it hands over) */
     struct item *head, **tail; /* guarded by lock */
     uint64_t batches, items;   /* guarded by lock: commits made, callers served */
     size_t queued;             /* guarded by lock: items in the queue */
@@ -62,15 +69,39 @@ void flow_commit_free(struct flow_commit *c)
     free(c);
 }
 
+/* Whether <first> (alone, or with the rest of its batch) is all of one bulk kind that writes
+ * them in a single statement. */
+static bool one_statement(struct flow_commit *c, struct item *first, bool alone)
+{
+    size_t n = 0;
+
+    if (first->bulk == NULL || first->bulk->one_statement == NULL)
+        return false;
+    for (struct item *it = first; it != NULL; it = alone ? NULL : it->next) {
+        if (it->bulk != first->bulk)
+            return false;
+        c->args[n++] = it->arg;
+    }
+    return first->bulk->one_statement(c->args, n);
+}
+
+/* A transaction for <first> (alone, or with the rest of its batch). */
+static int begin(struct flow_commit *c, struct item *first, bool alone, struct store_tx **tx,
+                 struct err *err)
+{
+    return one_statement(c, first, alone) ? store_begin_single(c->store, tx, err)
+                                          : store_begin(c->store, tx, err);
+}
+
 /* Runs one item alone: the fallback when a shared transaction failed. */
 static void run_alone(struct flow_commit *c, struct item *it)
 {
     struct store_tx *tx;
 
-    it->rc = store_begin(c->store, &tx, &it->err);
+    it->rc = begin(c, it, true, &tx, &it->err);
     if (it->rc < 0)
         return;
-    it->rc = it->bulk ? it->bulk(tx, &it->arg, 1, &it->err) : it->fn(tx, it->arg, &it->err);
+    it->rc = it->bulk ? it->bulk->fn(tx, &it->arg, 1, &it->err) : it->fn(tx, it->arg, &it->err);
     if (it->rc < 0)
         store_rollback(tx);
     else
@@ -88,14 +119,14 @@ static int apply_bulk(struct flow_commit *c, struct store_tx *tx, struct item *f
             c->args[n++] = it->arg;
             it->grouped = true;
         }
-    return first->bulk(tx, c->args, n, err);
+    return first->bulk->fn(tx, c->args, n, err);
 }
 
 static int run_shared(struct flow_commit *c, struct item *batch, struct err *err)
 {
     struct store_tx *tx;
     struct item *it;
-    int rc = store_begin(c->store, &tx, err);
+    int rc = begin(c, batch, false, &tx, err);
 
     if (rc < 0)
         return rc;
@@ -159,9 +190,10 @@ int flow_commit_run(struct flow_commit *c, flow_apply_fn *fn, void *arg, struct 
     return run_item(c, &self, err);
 }
 
-int flow_commit_bulk(struct flow_commit *c, flow_bulk_fn *fn, void *arg, struct err *err)
+int flow_commit_bulk(struct flow_commit *c, const struct flow_bulk *kind, void *arg,
+                     struct err *err)
 {
-    struct item self = {.bulk = fn, .arg = arg};
+    struct item self = {.bulk = kind, .arg = arg};
 
     return run_item(c, &self, err);
 }
@@ -184,44 +216,70 @@ static void fill_wait(struct flow_commit *c, struct item *self)
     c->filling = false;
 }
 
-static int run_item(struct flow_commit *c, struct item *self, struct err *err)
+/* The first of the callers queued while a batch was committed leads the next one. Caller
+ * holds c->lock. */
+static void hand_over(struct flow_commit *c)
+{
+    if (c->head == NULL) {
+        c->busy = false;
+        return;
+    }
+    c->head->lead = true;
+    sem_post(&c->head->wake);
+}
+
+/* Commits the batch led by <self> (the head of the queue), hands the lead over and wakes the
+ * batch's callers. Caller holds c->lock and set c->busy; returns without the lock. */
+static void lead(struct flow_commit *c, struct item *self)
 {
     struct item *batch, *it, *next;
     uint64_t t0;
 
+    while (should_fill(c, self))
+        fill_wait(c, self);
+    batch = take_batch(c);
+    pthread_mutex_unlock(&c->lock);
+    t0 = time_mono_ns();
+    commit_batch(c, batch);
+    pthread_mutex_lock(&c->lock);
+    c->last_ns = time_mono_ns() - t0;
+    c->busy_ns += c->last_ns;
+    c->batches++;
+    c->items += c->last_n;
+    hand_over(c);
+    pthread_mutex_unlock(&c->lock);
+    for (it = batch; it != NULL; it = next) {
+        next = it->next; /* <it> may be gone once woken */
+        it->done = true;
+        if (it != self)
+            sem_post(&it->wake);
+    }
+}
+
+static int run_item(struct flow_commit *c, struct item *self, struct err *err)
+{
+    sem_init(&self->wake, 0, 0);
     pthread_mutex_lock(&c->lock);
     *c->tail = self;
     c->tail = &self->next;
     c->queued++;
     if (c->filling && c->queued >= c->last_n / 2)
-        pthread_cond_broadcast(&c->cv);
-    while (!self->done) {
-        if (c->busy) {
-            pthread_cond_wait(&c->cv, &c->lock);
-            continue;
-        }
-        if (should_fill(c, self)) {
-            fill_wait(c, self);
-            continue;
-        }
+        pthread_cond_signal(&c->cv);
+    if (!c->busy) {
         c->busy = true;
-        batch = take_batch(c);
+        lead(c, self);
+    } else {
         pthread_mutex_unlock(&c->lock);
-        t0 = time_mono_ns();
-        commit_batch(c, batch);
-        pthread_mutex_lock(&c->lock);
-        c->last_ns = time_mono_ns() - t0;
-        c->busy_ns += c->last_ns;
-        for (it = batch; it != NULL; it = next) {
-            next = it->next; /* <it> may be gone once done is seen */
-            it->done = true;
-            c->items++;
+        while (sem_wait(&self->wake) < 0)
+            ; /* EINTR */
+        if (self->lead) {
+            /* woken to lead: still the head of the queue, c->busy still set */
+            pthread_mutex_lock(&c->lock);
+            ASSERT(!self->done && c->head == self);
+            lead(c, self);
         }
-        c->busy = false;
-        c->batches++;
-        pthread_cond_broadcast(&c->cv);
     }
-    pthread_mutex_unlock(&c->lock);
+    sem_destroy(&self->wake);
     if (self->rc < 0 && err != NULL)
         *err = self->err;
     return self->rc;

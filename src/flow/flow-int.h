@@ -63,11 +63,17 @@ void flow_commit_free(struct flow_commit *c);
 int flow_commit_run(struct flow_commit *c, flow_apply_fn *fn, void *arg,
                     struct err *err) APP_MUST_CHECK;
 /* The same for a caller whose statements can be merged with other callers' of the same kind:
- * <fn> gets the arguments of every caller of the batch that passed it, in their order (or
- * just <arg> after a shared transaction failed), and does them all, e.g. in one multi-row
- * INSERT. */
+ * <kind>->fn gets the arguments of every caller of the batch that passed that kind, in their
+ * order (or just <arg> after a shared transaction failed), and does them all, e.g. in one
+ * multi-row INSERT. When <kind>->one_statement says that <fn> writes such arguments in a single
+ * statement, a batch made only of them runs without BEGIN and COMMIT (the statement commits by
+ * itself: on PostgreSQL one round trip for the whole batch). */
 typedef int flow_bulk_fn(struct store_tx *tx, void *const *args, size_t n, struct err *err);
-int flow_commit_bulk(struct flow_commit *c, flow_bulk_fn *fn, void *arg,
+struct flow_bulk {
+    flow_bulk_fn *fn;
+    bool (*one_statement)(void *const *args, size_t n); /* NULL: never */
+};
+int flow_commit_bulk(struct flow_commit *c, const struct flow_bulk *kind, void *arg,
                      struct err *err) APP_MUST_CHECK;
 /* How many transactions were committed for how many callers so far, and in how long (may be
  * NULL). */

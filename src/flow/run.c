@@ -365,6 +365,8 @@ static int ends_bulk(struct store_tx *tx, void *const *args, size_t n, struct er
     return rc < 0 ? rc : flow_ends_after_pg(tx, xs, n, err);
 }
 
+static const struct flow_bulk ends_kind = {ends_bulk, NULL};
+
 struct park_ctx {
     struct flow_ctx *ctx;
     int64_t wake;
@@ -445,7 +447,7 @@ static void run_end(struct flow_ctx *ctx, int rc, struct sbuf *result, const str
         x.result = result->len ? (struct slice){result->buf, result->len} : SLICE("null");
     }
     flow_logs_flush(ctx->f->logs, ctx->id);
-    if (flow_commit_bulk(ctx->f->commit, ends_bulk, &x, &err) < 0) {
+    if (flow_commit_bulk(ctx->f->commit, &ends_kind, &x, &err) < 0) {
         LOG_WARN(&ctx->f->log, "flow.end_failed", LF_STR("workflow", ctx->id),
                  LF_STR("error", err.msg));
         return;
@@ -494,7 +496,10 @@ static void run_body(struct flow_ctx *ctx)
 
     if (rc == 1)
         return; /* no longer ours */
-    if (rc == 0)
+    /* Only a claim records steps (and attempts), and each claim adds one to the epoch: the
+     * first claim of a workflow has nothing to replay. */
+    ctx->fresh = ctx->run->epoch == 1;
+    if (rc == 0 && !ctx->fresh)
         rc = load_steps(ctx, &err);
     if (rc < 0) {
         LOG_WARN(&ctx->f->log, "flow.load_failed", LF_STR("workflow", ctx->id),

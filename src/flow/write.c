@@ -74,7 +74,21 @@ struct fenced {
     bool lost;
 };
 
-static int fence_all(struct store_tx *tx, struct fenced *const *xs, size_t n, struct err *err);
+/* The fence: marks <x> lost when its claim (owner and epoch) is gone. */
+static int fence(struct store_tx *tx, struct fenced *x, struct err *err)
+{
+    struct arena *a = arena_new(&(struct arena_opts){.chunk = 4096});
+    struct store_rows *r;
+    int rc = store_query(tx, a,
+                         "SELECT runs FROM flow_wf WHERE id = ? AND owner = ? AND status = 1 "
+                         "FOR SHARE",
+                         (struct store_val[]){SV_CSTR(x->ctx->id), SV_CSTR(x->ctx->f->owner)}, 2,
+                         &r, err);
+
+    x->lost = rc == 0 && (r->nrows != 1 || store_cell(r, 0, 0)->i != x->ctx->run->epoch);
+    arena_free(a);
+    return rc;
+}
 
 static int fenced_tx(struct store_tx *tx, void *arg, struct err *err)
 {
@@ -83,7 +97,7 @@ static int fenced_tx(struct store_tx *tx, void *arg, struct err *err)
 
     x->lost = false;
     if (x->ctx->f->pg) {
-        rc = fence_all(tx, &x, 1, err);
+        rc = fence(tx, x, err);
         if (rc < 0 || x->lost)
             return rc;
     }
@@ -155,49 +169,16 @@ static void arr_hex(struct sbuf *b, struct slice s)
     sbuf_putc(b, '"');
 }
 
-/* The fence of fenced_tx for all of <xs> in one statement; runs whose claim (owner and epoch)
- * is gone are marked lost. */
-static int fence_all(struct store_tx *tx, struct fenced *const *xs, size_t n, struct err *err)
-{
-    struct flow *f = xs[0]->ctx->f;
-    struct arena *a = arena_new(&(struct arena_opts){.budget = 4u << 20});
-    struct sbuf ids = SBUF_INIT(64u << 20);
-    struct store_rows *r;
-    int rc;
-
-    sbuf_putc(&ids, '{');
-    for (size_t i = 0; i < n; i++) {
-        arr_text(&ids, slice_from_cstr(xs[i]->ctx->id));
-        xs[i]->lost = true;
-    }
-    sbuf_putc(&ids, '}');
-    rc = ids.err ? err_set(err, ERR_LIMIT, "fence: too many runs") : 0;
-    if (rc == 0)
-        rc = store_query(
-            tx, a,
-            "SELECT id, runs FROM flow_wf WHERE id = ANY(CAST(? AS TEXT[])) AND "
-            "owner = ? AND status = 1 FOR SHARE",
-            (struct store_val[]){SV_TEXT(((struct slice){ids.buf, ids.len})), SV_CSTR(f->owner)}, 2,
-            &r, err);
-    for (size_t k = 0; rc == 0 && k < r->nrows; k++)
-        for (size_t i = 0; i < n; i++)
-            if (slice_eq_cstr(store_cell(r, k, 0)->s, xs[i]->ctx->id) &&
-                store_cell(r, k, 1)->i == xs[i]->ctx->run->epoch)
-                xs[i]->lost = false;
-    sbuf_release(&ids);
-    arena_free(a);
-    return rc;
-}
-
-/* Writes the STEP_COLS columns of <rows> as array literals into <cols>. */
-static void step_arrays(struct flow_step_row *const *rows, size_t n, struct sbuf *cols)
+/* Writes the STEP_COLS columns of the rows of <xs> as array literals into <cols>, and the
+ * epochs of their runs' claims into cols[STEP_COLS]. */
+static void step_arrays(struct fenced *const *xs, size_t n, struct sbuf *cols)
 {
     struct sbuf msg = SBUF_INIT(1024);
 
-    for (size_t c = 0; c < STEP_COLS; c++)
+    for (size_t c = 0; c <= STEP_COLS; c++)
         sbuf_putc(&cols[c], '{');
     for (size_t i = 0; i < n; i++) {
-        const struct flow_step_row *s = rows[i];
+        const struct flow_step_row *s = xs[i]->arg;
         bool failed = s->status == FLOW_STEP_FAILED;
 
         arr_text(&cols[0], slice_from_cstr(s->wf));
@@ -217,92 +198,113 @@ static void step_arrays(struct flow_step_row *const *rows, size_t n, struct sbuf
         arr_int(&cols[8], s->started);
         s->ended ? arr_int(&cols[9], s->ended) : arr_null(&cols[9]);
         s->wake ? arr_int(&cols[10], s->wake) : arr_null(&cols[10]);
+        arr_int(&cols[STEP_COLS], xs[i]->ctx->run->epoch);
     }
-    for (size_t c = 0; c < STEP_COLS; c++)
+    for (size_t c = 0; c <= STEP_COLS; c++)
         sbuf_putc(&cols[c], '}');
     sbuf_release(&msg);
 }
 
-static int insert_pg(struct store_tx *tx, struct flow_step_row *const *rows, size_t n,
-                     struct err *err)
+/* The rows of <xs> in one statement, fenced: it first share-locks the rows of every workflow
+ * this engine runs (status RUNNING, owner this engine: at most max_running of them, found
+ * through the owner index), as fence() does for one, and writes a row only where the
+ * workflow's row still carries the run's epoch. Runs whose row was not written lost their
+ * claim. Locking all the engine's rows rather than those of the batch keeps the statement
+ * linear in both; comparing each with the batch's ids was quadratic, and joining the batch to
+ * flow_wf leaves the plan to row estimates a prepared statement does not have. There is no
+ * ON CONFLICT: a position recorded already (which only another executor can have done, and
+ * then this one lost the claim) fails the statement, and the group commit then writes each
+ * row alone. */
+static int insert_pg(struct store_tx *tx, struct fenced *const *xs, size_t n, struct err *err)
 {
     struct arena *a = arena_new(&(struct arena_opts){.budget = 8u << 20});
-    struct sbuf cols[STEP_COLS];
-    struct store_val v[STEP_COLS];
+    struct sbuf cols[STEP_COLS + 1];
+    struct store_val v[STEP_COLS + 2];
     struct store_rows *r;
     int rc = 0;
 
-    for (size_t c = 0; c < STEP_COLS; c++)
+    for (size_t c = 0; c <= STEP_COLS; c++)
         sbuf_init(&cols[c], 3 * PG_CHUNK_BYTES);
-    step_arrays(rows, n, cols);
-    for (size_t c = 0; c < STEP_COLS; c++) {
+    step_arrays(xs, n, cols);
+    for (size_t c = 0; c <= STEP_COLS; c++) {
         if (cols[c].err)
             rc = err_set(err, ERR_LIMIT, "step rows: over %u bytes", 3 * PG_CHUNK_BYTES);
         v[c] = SV_TEXT(((struct slice){cols[c].buf, cols[c].len}));
     }
+    v[STEP_COLS + 1] = SV_CSTR(xs[0]->ctx->f->owner);
     for (size_t i = 0; i < n; i++)
-        rows[i]->changes = 0;
+        xs[i]->lost = true;
     if (rc == 0)
         rc = store_query(
             tx, a,
-            "INSERT INTO flow_step (wf_id, seq, name, status, output, err_code, err_msg, "
-            "attempts, started_ms, ended_ms, wake_ms) SELECT w, s, n, st, decode(o, 'hex'), ec, "
-            "em, at, sm, en, wm FROM unnest(CAST(? AS TEXT[]), CAST(? AS BIGINT[]), "
+            "WITH u AS (SELECT * FROM unnest(CAST(? AS TEXT[]), CAST(? AS BIGINT[]), "
             "CAST(? AS TEXT[]), CAST(? AS BIGINT[]), CAST(? AS TEXT[]), CAST(? AS BIGINT[]), "
             "CAST(? AS TEXT[]), CAST(? AS BIGINT[]), CAST(? AS BIGINT[]), CAST(? AS BIGINT[]), "
-            "CAST(? AS BIGINT[])) AS u(w, s, n, st, o, ec, em, at, sm, en, wm) "
-            "ON CONFLICT (wf_id, seq) DO NOTHING RETURNING wf_id, seq",
-            v, STEP_COLS, &r, err);
-    for (size_t k = 0; rc == 0 && k < r->nrows; k++)
-        for (size_t i = 0; i < n; i++)
-            if (store_cell(r, k, 1)->i == (int64_t)rows[i]->seq &&
-                slice_eq_cstr(store_cell(r, k, 0)->s, rows[i]->wf))
-                rows[i]->changes = 1;
-    for (size_t c = 0; c < STEP_COLS; c++)
+            "CAST(? AS BIGINT[]), CAST(? AS BIGINT[])) "
+            "AS u(w, s, n, st, o, ec, em, at, sm, en, wm, ep)), "
+            "f AS (SELECT id, runs FROM flow_wf WHERE owner = ? AND status = 1 FOR SHARE) "
+            "INSERT INTO flow_step (wf_id, seq, name, status, output, err_code, err_msg, "
+            "attempts, started_ms, ended_ms, wake_ms) SELECT w, s, n, st, decode(o, 'hex'), ec, "
+            "em, at, sm, en, wm FROM u JOIN f ON f.id = u.w AND f.runs = u.ep RETURNING wf_id",
+            v, STEP_COLS + 2, &r, err);
+    for (size_t k = 0, at = 0; rc == 0 && k < r->nrows; k++)
+        for (size_t j = 0; j < n; j++) {
+            /* the rows mostly come back in the batch's order: look from the last match on */
+            struct fenced *x = xs[(at + j) % n];
+
+            if (slice_eq_cstr(store_cell(r, k, 0)->s, x->ctx->id)) {
+                x->lost = false;
+                ((struct flow_step_row *)x->arg)->changes = 1;
+                at = (at + j + 1) % n;
+                break;
+            }
+        }
+    for (size_t c = 0; c <= STEP_COLS; c++)
         sbuf_release(&cols[c]);
     arena_free(a);
     return rc;
 }
 
-/* How many of <rows> go in the next PostgreSQL statement. */
-static size_t chunk_of(struct flow_step_row *const *rows, size_t n)
+/* How many of <xs> go in the next PostgreSQL statement. */
+static size_t chunk_of(struct fenced *const *xs, size_t n)
 {
     size_t k, bytes = 0;
 
     for (k = 0; k < n && k < PG_CHUNK_ROWS; k++) {
-        bytes += rows[k]->output.len * 2 + 256;
+        bytes += ((struct flow_step_row *)xs[k]->arg)->output.len * 2 + 256;
         if (k > 0 && bytes > PG_CHUNK_BYTES)
             break;
     }
     return k;
 }
 
-/* The bulk of step records: the fences of all in one statement (PostgreSQL), then the rows of
- * those still holding their claim. */
+/* The bulk of step records: on PostgreSQL fenced statements of up to a chunk of rows each,
+ * on SQLite one statement per row. */
 static int steps_bulk(struct store_tx *tx, void *const *args, size_t n, struct err *err)
 {
     struct fenced *const *xs = (struct fenced *const *)args;
-    bool pg = xs[0]->ctx->f->pg;
-    struct flow_step_row *few[8];
-    struct flow_step_row **rows = n <= ARRAY_LEN(few) ? few : xcalloc(n, sizeof(*rows));
-    size_t m = 0, done, k;
+    size_t done, k;
     int rc = 0;
 
     for (size_t i = 0; i < n; i++)
         xs[i]->lost = false;
-    if (pg)
-        rc = fence_all(tx, xs, n, err);
-    for (size_t i = 0; i < n; i++)
-        if (!xs[i]->lost)
-            rows[m++] = xs[i]->arg;
-    for (done = 0; rc == 0 && done < m; done += k) {
-        k = pg ? chunk_of(rows + done, m - done) : 1;
-        rc = pg ? insert_pg(tx, rows + done, k, err) : insert_row(tx, rows[done], err);
+    for (done = 0; rc == 0 && done < n; done += k) {
+        k = xs[0]->ctx->f->pg ? chunk_of(xs + done, n - done) : 1;
+        rc = xs[0]->ctx->f->pg ? insert_pg(tx, xs + done, k, err)
+                               : insert_row(tx, xs[done]->arg, err);
     }
-    if (rows != few)
-        free(rows);
     return rc;
 }
+
+/* PostgreSQL: rows that fit in one chunk go in one statement. */
+static bool steps_one_statement(void *const *args, size_t n)
+{
+    struct fenced *const *xs = (struct fenced *const *)args;
+
+    return xs[0]->ctx->f->pg && chunk_of(xs, n) == n;
+}
+
+static const struct flow_bulk steps_kind = {steps_bulk, steps_one_statement};
 
 /* Records a step row. When another executor recorded that position first, its record wins:
  * 1 is returned and the caller gives up the run (the other one carries on); 1 too when the run
@@ -313,7 +315,10 @@ int flow_ctx_record(struct flow_ctx *ctx, struct flow_step_row *row, struct err 
     int rc;
 
     row->wf = ctx->id;
-    rc = flow_commit_bulk(ctx->f->commit, steps_bulk, &x, err);
+    row->changes = 0;
+    rc = flow_commit_bulk(ctx->f->commit, &steps_kind, &x, err);
+    if (rc == ERR_CONFLICT)
+        return 1;
     if (rc < 0)
         return rc;
     if (x.lost) {

@@ -297,6 +297,13 @@ int store_begin_read(struct store *s, struct store_tx **out, struct err *err)
     return begin_with(s, s->be->begin_read_sql, out, err);
 }
 
+int store_begin_single(struct store *s, struct store_tx **out, struct err *err)
+{
+    /* SQLite: a lone write outside BEGIN IMMEDIATE may fail at once with SQLITE_BUSY_SNAPSHOT
+     * instead of waiting for another writer */
+    return begin_with(s, s->kind == STORE_POSTGRES ? NULL : s->be->begin_sql, out, err);
+}
+
 /* Commits when <rc> is 0, else (or when the commit fails) rolls back. Returns the first error. */
 static int tx_finish(struct store_tx *tx, int rc, struct err *err, bool *drop)
 {
