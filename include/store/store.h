@@ -35,6 +35,10 @@ struct store;
 int store_open(const struct store_opts *opts, struct store **out, struct err *err) APP_MUST_CHECK;
 /* Every transaction must have ended before this (an open one is a bug and asserts). */
 void store_close(struct store *s);
+/* Opens connections until the pool holds <n> (at most max_conns), so that the first moment
+ * <n> callers need one at once does not wait for connecting (on PostgreSQL, milliseconds of
+ * authentication each). */
+int store_warm(struct store *s, unsigned n, struct err *err) APP_MUST_CHECK;
 enum store_kind store_kind(const struct store *s);
 
 /* ---------------------------------------------------------------- values */

@@ -143,23 +143,84 @@ static int run_shared(struct flow_commit *c, struct item *batch, struct err *err
     return store_commit(tx, err);
 }
 
-/* Commits <batch> (a list of items), together when it can, else one by one. */
-static void commit_batch(struct flow_commit *c, struct item *batch)
+/* Commits <group> (a list of items), together when it can, else one by one. */
+static void commit_group(struct flow_commit *c, struct item *group)
 {
     struct err err = {0};
     struct item *it;
 
-    if (batch->next == NULL) {
-        run_alone(c, batch);
+    if (group->next == NULL) {
+        run_alone(c, group);
         return;
     }
-    if (run_shared(c, batch, &err) == 0) {
-        for (it = batch; it != NULL; it = it->next)
+    if (run_shared(c, group, &err) == 0) {
+        for (it = group; it != NULL; it = it->next)
             it->rc = 0;
         return;
     }
-    for (it = batch; it != NULL; it = it->next)
+    for (it = group; it != NULL; it = it->next)
         run_alone(c, it);
+}
+
+/* Moves the items of <kind> out of *<list> into a list of their own, in their order. */
+static struct item *take_kind(struct item **list, const struct flow_bulk *kind)
+{
+    struct item *out = NULL, **tail = &out, **p = list;
+
+    while (*p != NULL) {
+        if ((*p)->bulk != kind) {
+            p = &(*p)->next;
+            continue;
+        }
+        *tail = *p;
+        *p = (*p)->next;
+        tail = &(*tail)->next;
+    }
+    *tail = NULL;
+    return out;
+}
+
+static struct item **list_end(struct item **list)
+{
+    while (*list != NULL)
+        list = &(*list)->next;
+    return list;
+}
+
+/* Commits <batch>: the items of each kind that writes them in a single statement on their
+ * own (on PostgreSQL one round trip each, instead of BEGIN, every statement and COMMIT for
+ * all), the others in one transaction. The callers' writes are independent of each other:
+ * sharing a transaction only saves commits. Returns the batch relinked. */
+static struct item *commit_batch(struct flow_commit *c, struct item *batch)
+{
+    const struct flow_bulk *tried[4];
+    struct item *done = NULL, **tail = &done, *group, *it;
+    size_t ntried = 0;
+
+    for (it = batch; it != NULL && ntried < ARRAY_LEN(tried);) {
+        bool seen = it->bulk == NULL || it->bulk->one_statement == NULL;
+
+        for (size_t i = 0; !seen && i < ntried; i++)
+            seen = tried[i] == it->bulk;
+        if (seen) {
+            it = it->next;
+            continue;
+        }
+        tried[ntried++] = it->bulk;
+        group = take_kind(&batch, it->bulk);
+        if (one_statement(c, group, false)) {
+            commit_group(c, group);
+            *tail = group;
+            tail = list_end(tail);
+        } else {
+            *list_end(&batch) = group;
+        }
+        it = batch;
+    }
+    if (batch != NULL)
+        commit_group(c, batch);
+    *tail = batch;
+    return done;
 }
 
 /* Takes up to BATCH_MAX queued items. Caller holds c->lock. */
@@ -240,7 +301,7 @@ static void lead(struct flow_commit *c, struct item *self)
     batch = take_batch(c);
     pthread_mutex_unlock(&c->lock);
     t0 = time_mono_ns();
-    commit_batch(c, batch);
+    batch = commit_batch(c, batch);
     pthread_mutex_lock(&c->lock);
     c->last_ns = time_mono_ns() - t0;
     c->busy_ns += c->last_ns;

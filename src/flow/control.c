@@ -210,6 +210,8 @@ static int cancel_one(struct flow *f, struct store_tx *tx, const char *id, struc
         snprintf(payload, sizeof(payload), "%s:%s", n == 1 ? "end" : "cancel", id);
         rc = flow_notify(f, tx, payload, err);
     }
+    if (rc == 0 && n == 1) /* a parent it woke */
+        rc = flow_notify(f, tx, "wake", err);
     return rc;
 }
 

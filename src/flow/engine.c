@@ -4,6 +4,7 @@
  * listener that turns other processes' notifications into wake-ups.
  */
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <time.h>
@@ -240,8 +241,10 @@ static void *exec_main(void *arg)
         flow_run_claimed(f, &c);
         pthread_mutex_lock(&f->lock);
         f->nrunning--;
-        f->kicks++; /* capacity is free again */
-        pthread_cond_signal(&f->sched_cv);
+        if (f->full) { /* room again for what the scheduler had to leave */
+            f->kicks++;
+            pthread_cond_signal(&f->sched_cv);
+        }
     }
     f->nthreads--;
     pthread_cond_broadcast(&f->sched_cv);
@@ -329,6 +332,7 @@ static void on_notice(struct flow *f, struct slice p)
         memcpy(id, p.ptr + 4, 36);
         id[36] = '\0';
         flow_ended_local(f, id);
+        return; /* nothing new to claim: an end that wakes a parent also sends "wake" */
     }
     flow_kick(f);
 }
@@ -370,9 +374,14 @@ int flow_start_engine(struct flow *f, struct err *err)
         return rc;
     f->logs = flow_logs_new(f->store, f->opts.service, f->opts.log_max_bytes);
     if (f->pg) {
+        struct err e = {0};
+
         rc = store_listen(f->store, "slipway_flow", &f->listener, err);
         if (rc < 0)
             return rc;
+        /* the first claims start many workflows at once, each reading its row */
+        if (store_warm(f->store, UINT_MAX, &e) < 0)
+            LOG_WARN(&f->log, "flow.pool_warm_failed", LF_STR("error", e.msg));
     }
     f->started = true;
     if (pthread_create(&f->sched, NULL, flow_sched_main, f) != 0 ||

@@ -159,6 +159,7 @@ struct flow {
     pthread_cond_t call_cv;     /* flow_call_wait(): a token fired */
     bool started, stopping;     /* guarded by lock */
     uint64_t kicks;             /* guarded by lock: bumped by flow_kick() */
+    bool full;                  /* guarded by lock: the scheduler's last look found no room */
     uint64_t ends;              /* guarded by lock: bumped when a workflow ends here */
     unsigned nrunning;          /* guarded by lock: claimed and not yet released */
     unsigned nthreads, nidle;   /* guarded by lock: executor threads */
@@ -305,8 +306,9 @@ int flow_ctx_record_waiting(struct flow_ctx *ctx, unsigned seq, const char *name
 /* write.c: turns waiting position <seq> into its result, <output> or the error <e>. */
 int flow_ctx_settle(struct flow_ctx *ctx, unsigned seq, struct slice output, const struct err *e,
                     struct err *err) APP_MUST_CHECK;
-/* write.c, PostgreSQL: ends <xs> in one UPDATE; each one's changes says whether it applied. */
-int flow_ends_update_pg(struct store_tx *tx, struct flow_end *const *xs, size_t n,
+/* write.c, PostgreSQL: ends <xs> in one UPDATE, which also sends their notifications when
+ * <notify>; each one's changes says whether it applied. */
+int flow_ends_update_pg(struct store_tx *tx, struct flow_end *const *xs, size_t n, bool notify,
                         struct err *err) APP_MUST_CHECK;
 /* write.c, PostgreSQL: then wakes parents, cancels children and notifies once for all. */
 int flow_ends_after_pg(struct store_tx *tx, struct flow_end *const *xs, size_t n,

@@ -336,6 +336,8 @@ static int end_tx(struct store_tx *tx, void *arg, struct err *err)
     if (rc == 0 && x->changes == 1 && ctx->parent[0] != '\0')
         rc = store_exec(tx, "UPDATE flow_wf SET wake_ms = ? WHERE id = ? AND status = 2",
                         (struct store_val[]){SV_INT(now), SV_CSTR(ctx->parent)}, 2, NULL, err);
+    if (rc == 0 && x->changes == 1 && ctx->parent[0] != '\0')
+        rc = flow_notify(ctx->f, tx, "wake", err);
     if (rc == 0 && x->changes == 1 && x->status == FLOW_CANCELLED)
         rc = flow_cancel_tree(ctx->f, tx, ctx->id, err);
     if (rc == 0 && x->changes == 1) {
@@ -345,27 +347,53 @@ static int end_tx(struct store_tx *tx, void *arg, struct err *err)
     return rc;
 }
 
-/* PostgreSQL: the ends of a batch in one UPDATE (each column an array, as in insert_pg) and one
- * notification statement; what only some ends need (waking a parent, cancelling children) is
- * done for those. SQLite, where statements cost no round trip, runs end_tx for each. */
-static int ends_bulk(struct store_tx *tx, void *const *args, size_t n, struct err *err)
+/* Whether <xs> fit one PostgreSQL UPDATE. */
+static bool ends_fit(struct flow_end *const *xs, size_t n)
 {
-    struct flow_end *const *xs = (struct flow_end *const *)args;
     size_t bytes = 0;
-    int rc = 0;
 
     for (size_t i = 0; i < n; i++)
         bytes += xs[i]->result.len + 256;
-    if (!xs[0]->ctx->f->pg || n == 1 || bytes > FLOW_ENDS_BULK_BYTES) {
+    return xs[0]->ctx->f->pg && bytes <= FLOW_ENDS_BULK_BYTES;
+}
+
+/* Whether one of <xs> wakes a parent or cancels children. */
+static bool ends_reach_others(struct flow_end *const *xs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (xs[i]->ctx->parent[0] != '\0' || xs[i]->status == FLOW_CANCELLED)
+            return true;
+    return false;
+}
+
+/* PostgreSQL: the ends of a batch in one UPDATE (each column an array, as in insert_pg) that
+ * also notifies, unless one of them wakes a parent or cancels children: then those follow for
+ * the ends that need them, with one notification for all. SQLite, where statements cost no
+ * round trip, runs end_tx for each. */
+static int ends_bulk(struct store_tx *tx, void *const *args, size_t n, struct err *err)
+{
+    struct flow_end *const *xs = (struct flow_end *const *)args;
+    bool others;
+    int rc = 0;
+
+    if (!ends_fit(xs, n)) {
         for (size_t i = 0; rc == 0 && i < n; i++)
             rc = end_tx(tx, xs[i], err);
         return rc;
     }
-    rc = flow_ends_update_pg(tx, xs, n, err);
-    return rc < 0 ? rc : flow_ends_after_pg(tx, xs, n, err);
+    others = ends_reach_others(xs, n);
+    rc = flow_ends_update_pg(tx, xs, n, !others, err);
+    return rc < 0 || !others ? rc : flow_ends_after_pg(tx, xs, n, err);
 }
 
-static const struct flow_bulk ends_kind = {ends_bulk, NULL};
+static bool ends_one_statement(void *const *args, size_t n)
+{
+    struct flow_end *const *xs = (struct flow_end *const *)args;
+
+    return ends_fit(xs, n) && !ends_reach_others(xs, n);
+}
+
+static const struct flow_bulk ends_kind = {ends_bulk, ends_one_statement};
 
 struct park_ctx {
     struct flow_ctx *ctx;

@@ -500,6 +500,9 @@ void *flow_sched_main(void *arg)
         blocked = false;
         if (cap > 0)
             got = claim_round(f, cap, &blocked);
+        pthread_mutex_lock(&f->lock);
+        f->full = got == cap || blocked; /* then an end frees room for what is left */
+        pthread_mutex_unlock(&f->lock);
         if (cap > 0 && got == cap)
             continue; /* there may be more */
         now = time_wall_ms();

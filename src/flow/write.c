@@ -395,7 +395,15 @@ int flow_ctx_settle(struct flow_ctx *ctx, unsigned seq, struct slice output, con
 /* ---------------------------------------------------------------- ends in bulk */
 
 /* PostgreSQL: the ends of a batch (ends_bulk in run.c) in one UPDATE, each column an array. */
-int flow_ends_update_pg(struct store_tx *tx, struct flow_end *const *xs, size_t n, struct err *err)
+#define ENDS_UPDATE_SQL                                                                            \
+    "UPDATE flow_wf SET status = u.st, result = u.res, err_code = u.ec, err_msg = u.em, "          \
+    "owner = NULL, lease_ms = NULL, updated_ms = ? FROM unnest(CAST(? AS TEXT[]), "                \
+    "CAST(? AS BIGINT[]), CAST(? AS BIGINT[]), CAST(? AS TEXT[]), CAST(? AS BIGINT[]), "           \
+    "CAST(? AS TEXT[])) AS u(id, runs, st, res, ec, em) WHERE flow_wf.id = u.id AND "              \
+    "flow_wf.runs = u.runs AND flow_wf.owner = ? RETURNING flow_wf.id"
+
+int flow_ends_update_pg(struct store_tx *tx, struct flow_end *const *xs, size_t n, bool notify,
+                        struct err *err)
 {
     struct arena *a = arena_new(&(struct arena_opts){.budget = 4u << 20});
     struct sbuf cols[6], msg = SBUF_INIT(1024);
@@ -430,12 +438,9 @@ int flow_ends_update_pg(struct store_tx *tx, struct flow_end *const *xs, size_t 
     v[7] = SV_CSTR(xs[0]->ctx->f->owner);
     if (rc == 0)
         rc = store_query(tx, a,
-                         "UPDATE flow_wf SET status = u.st, result = u.res, err_code = u.ec, "
-                         "err_msg = u.em, owner = NULL, lease_ms = NULL, updated_ms = ? "
-                         "FROM unnest(CAST(? AS TEXT[]), CAST(? AS BIGINT[]), CAST(? AS BIGINT[]), "
-                         "CAST(? AS TEXT[]), CAST(? AS BIGINT[]), CAST(? AS TEXT[])) "
-                         "AS u(id, runs, st, res, ec, em) WHERE flow_wf.id = u.id AND "
-                         "flow_wf.runs = u.runs AND flow_wf.owner = ? RETURNING flow_wf.id",
+                         notify ? "WITH e AS (" ENDS_UPDATE_SQL ") SELECT id, "
+                                  "CAST(pg_notify('slipway_flow', 'end:' || id) AS TEXT) FROM e"
+                                : ENDS_UPDATE_SQL,
                          v, 8, &r, err);
     for (size_t i = 0; i < n; i++)
         xs[i]->changes = 0;
@@ -455,6 +460,7 @@ int flow_ends_after_pg(struct store_tx *tx, struct flow_end *const *xs, size_t n
 {
     struct sbuf ids = SBUF_INIT(1u << 20);
     int64_t now = (int64_t)time_wall_ms();
+    bool woke = false;
     int rc = 0;
 
     sbuf_putc(&ids, '{');
@@ -464,9 +470,11 @@ int flow_ends_after_pg(struct store_tx *tx, struct flow_end *const *xs, size_t n
         if (xs[i]->changes != 1)
             continue;
         arr_text(&ids, slice_from_cstr(ctx->id));
-        if (ctx->parent[0] != '\0')
+        if (ctx->parent[0] != '\0') {
             rc = store_exec(tx, "UPDATE flow_wf SET wake_ms = ? WHERE id = ? AND status = 2",
                             (struct store_val[]){SV_INT(now), SV_CSTR(ctx->parent)}, 2, NULL, err);
+            woke = true;
+        }
         if (rc == 0 && xs[i]->status == FLOW_CANCELLED)
             rc = flow_cancel_tree(ctx->f, tx, ctx->id, err);
     }
@@ -477,6 +485,8 @@ int flow_ends_after_pg(struct store_tx *tx, struct flow_end *const *xs, size_t n
                         "FROM unnest(CAST(? AS TEXT[])) AS i",
                         (struct store_val[]){SV_TEXT(((struct slice){ids.buf, ids.len}))}, 1, NULL,
                         err);
+    if (rc == 0 && woke)
+        rc = flow_notify(xs[0]->ctx->f, tx, "wake", err);
     sbuf_release(&ids);
     return rc;
 }

@@ -245,6 +245,28 @@ static int conn_get(struct store *s, struct store_conn **out, struct err *err)
     return rc;
 }
 
+int store_warm(struct store *s, unsigned n, struct err *err)
+{
+    struct store_conn *c;
+    int rc = 0;
+
+    for (;;) {
+        pthread_mutex_lock(&s->lock);
+        if (s->nconns >= n || s->nconns >= s->opts.max_conns) {
+            pthread_mutex_unlock(&s->lock);
+            return rc;
+        }
+        s->nconns++;
+        pthread_mutex_unlock(&s->lock);
+        rc = conn_open(s, &c, err);
+        if (rc < 0) {
+            conn_drop(s, NULL);
+            return rc;
+        }
+        conn_put(s, c, false);
+    }
+}
+
 /* ---------------------------------------------------------------- transactions */
 
 static void tx_end(struct store_tx *tx, bool drop)

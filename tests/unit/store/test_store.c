@@ -389,6 +389,66 @@ TEST(store_transactions)
     each_backend(t_transactions);
 }
 
+/* store_begin_single: on PostgreSQL the statement commits by itself (a rollback afterwards
+ * cannot undo it); on SQLite it is a transaction like store_begin()'s. */
+static void t_single(struct env *e)
+{
+    struct store *s = env_open(e, 2, 2000);
+    struct store_tx *tx;
+    struct err err = {0};
+
+    OK(store_exec1(s, "CREATE TABLE single (n BIGINT NOT NULL)", NULL, 0, NULL, &err));
+    OK(store_begin_single(s, &tx, &err));
+    OK(store_exec(tx, "INSERT INTO single VALUES (?)", &SV_INT(1), 1, NULL, &err));
+    store_rollback(tx);
+    CHECK_INT_EQ(query_int(s, "SELECT COUNT(*) FROM single", NULL, 0),
+                 e->kind == STORE_POSTGRES ? 1 : 0);
+    OK(store_begin_single(s, &tx, &err));
+    OK(store_exec(tx, "INSERT INTO single VALUES (?)", &SV_INT(2), 1, NULL, &err));
+    OK(store_commit(tx, &err));
+    CHECK_INT_EQ(query_int(s, "SELECT COUNT(*) FROM single WHERE n = 2", NULL, 0), 1);
+    /* a failed statement leaves nothing behind and the connection usable */
+    OK(store_begin_single(s, &tx, &err));
+    CHECK_INT_EQ(store_exec(tx, "INSERT INTO single VALUES (?)", &SV_NULL, 1, NULL, &err),
+                 ERR_CONFLICT);
+    store_rollback(tx);
+    CHECK_INT_EQ(query_int(s, "SELECT COUNT(*) FROM single WHERE n = 2", NULL, 0), 1);
+    store_close(s);
+}
+
+TEST(store_begin_single_commits_one_statement)
+{
+    each_backend(t_single);
+}
+
+/* store_warm opens the pool's connections up front, never more than max_conns. */
+static void t_warm(struct env *e)
+{
+    struct store *s = env_open(e, 3, 2000);
+    struct store_tx *tx[3];
+    struct err err = {0};
+
+    OK(store_warm(s, 10, &err));
+    if (e->kind == STORE_POSTGRES)
+        CHECK_INT_EQ(query_int(s,
+                               "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = "
+                               "current_database() AND application_name = 'slipway-test'",
+                               NULL, 0),
+                     3);
+    /* all three are there at once */
+    for (int i = 0; i < 3; i++)
+        OK(store_begin_read(s, &tx[i], &err));
+    for (int i = 0; i < 3; i++)
+        store_rollback(tx[i]);
+    OK(store_warm(s, 1, &err)); /* fewer than the pool holds: nothing to do */
+    store_close(s);
+}
+
+TEST(store_warm_opens_the_pool)
+{
+    each_backend(t_warm);
+}
+
 static void t_pool_timeout(struct env *e)
 {
     struct store *s = env_open(e, 1, 100);
