@@ -187,6 +187,8 @@ void sbuf_put(struct sbuf *b, const void *p, size_t n);
 void sbuf_puts(struct sbuf *b, const char *s);
 void sbuf_putc(struct sbuf *b, char c);
 void sbuf_put_slice(struct sbuf *b, struct slice s);
+void sbuf_put_i64(struct sbuf *b, int64_t v); /* decimal, as "%" PRId64 without printf */
+void sbuf_put_u64(struct sbuf *b, uint64_t v);
 void sbuf_printf(struct sbuf *b, const char *fmt, ...) APP_PRINTF(2, 3);
 void sbuf_vprintf(struct sbuf *b, const char *fmt, va_list ap) APP_PRINTF(2, 0);
 /* Makes room for <n> more bytes and returns where they go (NULL on error); sbuf_commit()

@@ -91,6 +91,8 @@ int flow_start_engine(struct flow *f, struct err *err) APP_MUST_CHECK;
 /* Stops taking work, asks the running workflows to stop at their next flow_* call (they are
  * left unfinished and run again by the next engine), waits for the threads and frees <f>. */
 void flow_free(struct flow *f);
+/* This engine's id: what flow_wf.owner holds for the workflows it has claimed. */
+const char *flow_engine_id(const struct flow *f);
 
 /* The workflow function. <input> is the JSON given to flow_start(); <result> gets the JSON
  * result (empty means null). A negative return fails the workflow with <err> (recorded),

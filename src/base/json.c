@@ -290,13 +290,13 @@ void jw_str(struct jw *w, const char *s)
 void jw_int(struct jw *w, int64_t v)
 {
     before_value(w);
-    sbuf_printf(w->out, "%" PRId64, v);
+    sbuf_put_i64(w->out, v);
 }
 
 void jw_uint(struct jw *w, uint64_t v)
 {
     before_value(w);
-    sbuf_printf(w->out, "%" PRIu64, v);
+    sbuf_put_u64(w->out, v);
 }
 
 void jw_dbl(struct jw *w, double v)

@@ -118,6 +118,26 @@ void sbuf_vprintf(struct sbuf *b, const char *fmt, va_list ap)
     b->len += (size_t)n;
 }
 
+void sbuf_put_u64(struct sbuf *b, uint64_t v)
+{
+    char buf[20], *p = buf + sizeof(buf);
+
+    do
+        *--p = (char)('0' + v % 10);
+    while ((v /= 10) != 0);
+    sbuf_put(b, p, (size_t)(buf + sizeof(buf) - p));
+}
+
+void sbuf_put_i64(struct sbuf *b, int64_t v)
+{
+    if (v < 0) {
+        sbuf_putc(b, '-');
+        sbuf_put_u64(b, 0 - (uint64_t)v);
+        return;
+    }
+    sbuf_put_u64(b, (uint64_t)v);
+}
+
 void sbuf_printf(struct sbuf *b, const char *fmt, ...)
 {
     va_list ap;

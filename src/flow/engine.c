@@ -154,6 +154,11 @@ int flow_notify(struct flow *f, struct store_tx *tx, const char *payload, struct
     return store_notify(tx, "slipway_flow", slice_from_cstr(payload), err);
 }
 
+const char *flow_engine_id(const struct flow *f)
+{
+    return f->owner;
+}
+
 void flow_kick(struct flow *f)
 {
     pthread_mutex_lock(&f->lock);
@@ -184,6 +189,12 @@ static void mark_local(struct flow *f, const char *id, int64_t epoch, bool cance
             atomic_store(cancelled ? &r->cancelled : &r->lost, true);
             fire_locked(f, r);
         }
+    for (size_t i = 0; cancelled && i < f->ready_len; i++) { /* claimed, not yet started */
+        struct flow_claimed *c = &f->ready[(f->ready_head + i) % f->opts.max_running];
+
+        if (strcmp(c->id, id) == 0)
+            c->cancel = true;
+    }
     pthread_mutex_unlock(&f->lock);
 }
 
@@ -224,6 +235,7 @@ static void *exec_main(void *arg)
 {
     struct flow *f = arg;
     struct flow_claimed c;
+    struct flow_run run;
 
     pthread_mutex_lock(&f->lock);
     for (;;) {
@@ -237,8 +249,9 @@ static void *exec_main(void *arg)
         c = f->ready[f->ready_head];
         f->ready_head = (f->ready_head + 1) % f->opts.max_running;
         f->ready_len--;
+        flow_run_start_locked(f, &c, &run);
         pthread_mutex_unlock(&f->lock);
-        flow_run_claimed(f, &c);
+        flow_run_claimed(f, &c, &run);
         pthread_mutex_lock(&f->lock);
         f->nrunning--;
         if (f->full) { /* room again for what the scheduler had to leave */

@@ -118,6 +118,20 @@ struct flow_claimed {
     int64_t epoch;
     uint64_t t0;  /* time_mono_ms() when the claim's transaction began: its lease runs from there */
     bool pending; /* sched.c: chosen, not yet written */
+    bool cancel;  /* engine.c: cancelled here while it waited for an executor */
+    struct flow_wfrow *row; /* owned: what the run needs of its row; NULL: it reads it */
+};
+
+/* What a run needs of its workflow's row. On PostgreSQL the scheduler reads it for all the
+ * claims of a round in one statement (sched.c), instead of each run reading its own. */
+#define FLOW_PREFETCH_INPUT (64u << 10) /* a longer input is read by its run */
+struct flow_wfrow {
+    const struct flow_def *def;
+    bool cancel;
+    int64_t deadline;
+    char parent[37];
+    size_t input_len;
+    char input[]; /* input_len bytes and a NUL */
 };
 
 struct flow_run {
@@ -202,8 +216,12 @@ int flow_prune_register(struct flow *f, struct err *err) APP_MUST_CHECK;
 
 /* ---------------------------------------------------------------- run.c */
 
-/* Runs workflow <id>, claimed by this engine, until it ends, waits or its claim is lost. */
-void flow_run_claimed(struct flow *f, const struct flow_claimed *c);
+/* A run of claim <c>, registered with the engine (caller holds f->lock): from then on
+ * cancellations and lost claims reach it. */
+void flow_run_start_locked(struct flow *f, const struct flow_claimed *c, struct flow_run *run);
+/* Runs the workflow of claim <c> (its run started) until it ends, waits or its claim is lost;
+ * then unregisters the run and frees c->row. */
+void flow_run_claimed(struct flow *f, struct flow_claimed *c, struct flow_run *run);
 /* PostgreSQL: renews the leases of what this engine runs, and learns which claims it lost and
  * which of its workflows were cancelled by another process. Watchdog thread. */
 void flow_heartbeat(struct flow *f);

@@ -287,14 +287,26 @@ static int load_steps(struct flow_ctx *ctx, struct err *err)
     return 0;
 }
 
-/* Reads the workflow row; 1 when this engine does not hold it (any more). */
-static int load_wf(struct flow_ctx *ctx, struct slice *input, bool *cancel, struct err *err)
+/* What the run needs of its workflow row: from <row> when the scheduler read it, else read
+ * now; 1 when this engine does not hold the workflow (any more). */
+static int load_wf(struct flow_ctx *ctx, const struct flow_wfrow *row, struct slice *input,
+                   bool *cancel, struct err *err)
 {
     struct store_rows *r;
-    int rc = store_read1(ctx->f->store, ctx->a,
-                         "SELECT name, input, status, owner, cancel, deadline_ms, parent, runs "
-                         "FROM flow_wf WHERE id = ?",
-                         (struct store_val[]){SV_CSTR(ctx->id)}, 1, &r, err);
+    int rc;
+
+    if (row != NULL) {
+        ctx->def = row->def;
+        *input = (struct slice){row->input, row->input_len};
+        *cancel = row->cancel;
+        ctx->deadline = row->deadline;
+        memcpy(ctx->parent, row->parent, sizeof(ctx->parent));
+        return 0;
+    }
+    rc = store_read1(ctx->f->store, ctx->a,
+                     "SELECT name, input, status, owner, cancel, deadline_ms, parent, runs "
+                     "FROM flow_wf WHERE id = ?",
+                     (struct store_val[]){SV_CSTR(ctx->id)}, 1, &r, err);
 
     if (rc < 0)
         return rc;
@@ -490,16 +502,19 @@ static void run_end(struct flow_ctx *ctx, int rc, struct sbuf *result, const str
     }
 }
 
-static void run_register(struct flow *f, struct flow_run *run)
+void flow_run_start_locked(struct flow *f, const struct flow_claimed *c, struct flow_run *run)
 {
-    pthread_mutex_lock(&f->lock);
+    *run = (struct flow_run){
+        .f = f, .epoch = c->epoch, .lease_mono = c->t0 + f->opts.lease_ms * 3 / 4};
+    memcpy(run->id, c->id, 37);
     run->next = f->runs;
     if (f->runs != NULL)
         f->runs->prev = run;
     f->runs = run;
     if (f->stopping)
         atomic_store(&run->lost, true);
-    pthread_mutex_unlock(&f->lock);
+    if (c->cancel)
+        atomic_store(&run->cancelled, true);
 }
 
 static void run_unregister(struct flow *f, struct flow_run *run)
@@ -514,13 +529,13 @@ static void run_unregister(struct flow *f, struct flow_run *run)
     pthread_mutex_unlock(&f->lock);
 }
 
-static void run_body(struct flow_ctx *ctx)
+static void run_body(struct flow_ctx *ctx, const struct flow_wfrow *row)
 {
     struct sbuf result = SBUF_INIT(FLOW_MAX_INPUT);
     struct err err = {0};
     struct slice input;
     bool cancel = false;
-    int rc = load_wf(ctx, &input, &cancel, &err);
+    int rc = load_wf(ctx, row, &input, &cancel, &err);
 
     if (rc == 1)
         return; /* no longer ours */
@@ -554,19 +569,17 @@ static void run_body(struct flow_ctx *ctx)
     sbuf_release(&result);
 }
 
-void flow_run_claimed(struct flow *f, const struct flow_claimed *c)
+void flow_run_claimed(struct flow *f, struct flow_claimed *c, struct flow_run *run)
 {
-    struct flow_run run = {
-        .f = f, .epoch = c->epoch, .lease_mono = c->t0 + f->opts.lease_ms * 3 / 4};
-    struct flow_ctx ctx = {.f = f, .run = &run};
+    struct flow_ctx ctx = {.f = f, .run = run};
 
-    memcpy(run.id, c->id, 37);
     memcpy(ctx.id, c->id, 37);
     ctx.a = arena_new(&(struct arena_opts){.chunk = 64 << 10, .budget = FLOW_RUN_ARENA});
-    run_register(f, &run);
-    run_body(&ctx);
-    run_unregister(f, &run);
+    run_body(&ctx, c->row);
+    run_unregister(f, run);
     arena_free(ctx.a);
+    free(c->row);
+    c->row = NULL;
 }
 
 /* ---------------------------------------------------------------- heartbeat */

@@ -133,7 +133,7 @@ static void arr_sep(struct sbuf *b)
 static void arr_int(struct sbuf *b, int64_t v)
 {
     arr_sep(b);
-    sbuf_printf(b, "%" PRId64, v);
+    sbuf_put_i64(b, v);
 }
 
 static void arr_null(struct sbuf *b)

@@ -43,7 +43,7 @@ class Runner:
     """Starts the tool in <dir>, each incarnation with a stderr file of its own."""
 
     def __init__(self, dir, url, journal, workflows, steps, extra=()):
-        self.dir, self.n = dir, 0
+        self.dir, self.n, self.url = dir, 0, url
         self.argv = [TOOL, url, journal, str(workflows), str(steps), *extra]
 
     def start(self):
@@ -149,7 +149,6 @@ def verify(t, q, journal, workflows, steps, paused=None):
          "idempotency keys")
     t.eq(len(children), len(range(0, workflows, 4)), "child workflows")
     t.eq(len(wfs), len(mains) + len(children), "workflows of other names")
-    by_id = {w[0]: w for w in wfs}
     for w in wfs:
         t.eq(w[2], "3", f"status of {w[1]} {w[0]} ({w[3]})")
     for w in mains:
@@ -342,23 +341,43 @@ def kill_one_at_a_time(r, procs, rnd, paused):
     return f"{kills} kills of one of two executors ({early} runs finished before their kill)"
 
 
+def engine_of(p):
+    """The engine id <p> printed (flow_wf.owner of its claims), or None before it did."""
+    with open(p.log, "rb") as f:
+        for line in f:
+            if line.startswith(b'{"ev":"torture.engine"'):
+                return json.loads(line)["owner"]
+    return None
+
+
+def busiest(r, procs):
+    """Of the running executors, the one holding the most running workflows (None: neither
+    holds any), so that a pause has something to take over."""
+    owners = dict(psql(r.url, "SELECT owner, COUNT(*) FROM flow_wf WHERE status = 1 "
+                              "AND owner IS NOT NULL GROUP BY owner"))
+    held = [(int(owners.get(engine_of(p), 0)), i) for i, p in enumerate(procs)
+            if p.poll() is None]
+    held = [h for h in held if h[0] > 0]
+    return procs[max(held)[1]] if held else None
+
+
 def pause_one_at_a_time(r, procs, rnd, paused):
-    """SIGSTOP one executor for longer than its lease, then SIGCONT: the other takes its
-    workflows over meanwhile. What the paused one then tries to record is refused (its claim
-    is gone, fenced by owner and epoch), and before its next step it renews its doubtful claim
-    and stops, so it runs at most the step it was in when it stopped."""
+    """SIGSTOP the executor holding the most running workflows for longer than its lease,
+    then SIGCONT: the other takes its workflows over meanwhile. What the paused one then
+    tries to record is refused (its claim is gone, fenced by owner and epoch), and before its
+    next step it renews its doubtful claim and stops, so it runs at most the step it was in
+    when it stopped."""
     pauses = 0
-    victim = 0
     while pauses < PG_PAUSES and any(p.poll() is None for p in procs):
         time.sleep(rnd.uniform(0.050, 0.300))
-        p = procs[victim]
-        if p.poll() is None:
-            p.send_signal(signal.SIGSTOP)
-            time.sleep(rnd.uniform(1.1, 1.6))
-            p.send_signal(signal.SIGCONT)
-            pauses += 1
-            paused[p.pid] = paused.get(p.pid, 0) + 1
-        victim ^= 1
+        p = busiest(r, procs)
+        if p is None:
+            continue
+        p.send_signal(signal.SIGSTOP)
+        time.sleep(rnd.uniform(1.1, 1.6))
+        p.send_signal(signal.SIGCONT)
+        pauses += 1
+        paused[p.pid] = paused.get(p.pid, 0) + 1
     return f"{pauses} pauses of one of two executors past its lease"
 
 

@@ -1,5 +1,6 @@
 /* sbuf: bounded growth, sticky errors, take/consume/reserve/commit. */
 #include <pthread.h>
+#include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +40,25 @@ TEST(sbuf_appends)
     CHECK_MEM_EQ(b.buf, b.len, "abcd\0efg12x", 11);
     CHECK_INT_EQ(b.buf[b.len], '\0');
     sbuf_release(&b);
+}
+
+TEST(sbuf_put_i64_prints_as_printf)
+{
+    static const int64_t vals[] = {0, 7, -1, 10, -10, 1234567890, INT64_MAX, INT64_MIN};
+    struct sbuf b = SBUF_INIT(1 << 16), want = SBUF_INIT(1 << 16);
+
+    for (size_t i = 0; i < ARRAY_LEN(vals); i++) {
+        sbuf_reset(&b);
+        sbuf_reset(&want);
+        sbuf_put_i64(&b, vals[i]);
+        sbuf_printf(&want, "%" PRId64, vals[i]);
+        CHECK_STR_EQ(b.buf, want.buf);
+    }
+    sbuf_reset(&b);
+    sbuf_put_u64(&b, UINT64_MAX);
+    CHECK_STR_EQ(b.buf, "18446744073709551615");
+    sbuf_release(&b);
+    sbuf_release(&want);
 }
 
 TEST(sbuf_keeps_first_error)
