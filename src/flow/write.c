@@ -205,16 +205,16 @@ static void step_arrays(struct fenced *const *xs, size_t n, struct sbuf *cols)
     sbuf_release(&msg);
 }
 
-/* The rows of <xs> in one statement, fenced: it first share-locks the rows of every workflow
- * this engine runs (status RUNNING, owner this engine: at most max_running of them, found
- * through the owner index), as fence() does for one, and writes a row only where the
- * workflow's row still carries the run's epoch. Runs whose row was not written lost their
- * claim. Locking all the engine's rows rather than those of the batch keeps the statement
- * linear in both; comparing each with the batch's ids was quadratic, and joining the batch to
- * flow_wf leaves the plan to row estimates a prepared statement does not have. There is no
- * ON CONFLICT: a position recorded already (which only another executor can have done, and
- * then this one lost the claim) fails the statement, and the group commit then writes each
- * row alone. */
+/* The rows of <xs> in one statement, fenced: it share-locks the workflow rows of the batch
+ * (as fence() does for one; a takeover's update waits for this commit) and writes a row only
+ * where its workflow is still RUNNING, held by this engine with the run's epoch. Runs whose
+ * row was not written lost their claim. The batch is a materialized CTE joined to flow_wf by
+ * id: a prepared statement's plan is made for ten rows whatever the batch holds, and this
+ * shape leaves it only linear choices (a hash of the batch over a small table, primary key
+ * probes in a large one); comparing each running row with an array of ids was quadratic.
+ * There is no ON CONFLICT: a position recorded already (which only another executor can have
+ * done, and then this one lost the claim) fails the statement, and the group commit then
+ * writes each row alone. */
 static int insert_pg(struct store_tx *tx, struct fenced *const *xs, size_t n, struct err *err)
 {
     struct arena *a = arena_new(&(struct arena_opts){.budget = 8u << 20});
@@ -237,15 +237,17 @@ static int insert_pg(struct store_tx *tx, struct fenced *const *xs, size_t n, st
     if (rc == 0)
         rc = store_query(
             tx, a,
-            "WITH u AS (SELECT * FROM unnest(CAST(? AS TEXT[]), CAST(? AS BIGINT[]), "
-            "CAST(? AS TEXT[]), CAST(? AS BIGINT[]), CAST(? AS TEXT[]), CAST(? AS BIGINT[]), "
-            "CAST(? AS TEXT[]), CAST(? AS BIGINT[]), CAST(? AS BIGINT[]), CAST(? AS BIGINT[]), "
-            "CAST(? AS BIGINT[]), CAST(? AS BIGINT[])) "
+            "WITH u AS MATERIALIZED (SELECT * FROM unnest(CAST(? AS TEXT[]), "
+            "CAST(? AS BIGINT[]), CAST(? AS TEXT[]), CAST(? AS BIGINT[]), CAST(? AS TEXT[]), "
+            "CAST(? AS BIGINT[]), CAST(? AS TEXT[]), CAST(? AS BIGINT[]), CAST(? AS BIGINT[]), "
+            "CAST(? AS BIGINT[]), CAST(? AS BIGINT[]), CAST(? AS BIGINT[])) "
             "AS u(w, s, n, st, o, ec, em, at, sm, en, wm, ep)), "
-            "f AS (SELECT id, runs FROM flow_wf WHERE owner = ? AND status = 1 FOR SHARE) "
+            "f AS (SELECT id, runs, owner, status FROM flow_wf WHERE id IN (SELECT w FROM u) "
+            "FOR SHARE) "
             "INSERT INTO flow_step (wf_id, seq, name, status, output, err_code, err_msg, "
             "attempts, started_ms, ended_ms, wake_ms) SELECT w, s, n, st, decode(o, 'hex'), ec, "
-            "em, at, sm, en, wm FROM u JOIN f ON f.id = u.w AND f.runs = u.ep RETURNING wf_id",
+            "em, at, sm, en, wm FROM u JOIN f ON f.id = u.w AND f.runs = u.ep "
+            "WHERE f.owner = ? AND f.status = 1 RETURNING wf_id",
             v, STEP_COLS + 2, &r, err);
     for (size_t k = 0, at = 0; rc == 0 && k < r->nrows; k++)
         for (size_t j = 0; j < n; j++) {
