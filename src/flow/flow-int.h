@@ -124,7 +124,7 @@ struct flow_claimed {
 
 /* What a run needs of its workflow's row. On PostgreSQL the scheduler reads it for all the
  * claims of a round in one statement (sched.c), instead of each run reading its own. */
-#define FLOW_PREFETCH_INPUT (64u << 10) /* a longer input is read by its run */
+#define FLOW_PREFETCH_INPUT (16u << 10) /* a longer input is read by its run */
 struct flow_wfrow {
     const struct flow_def *def;
     bool cancel;

@@ -335,7 +335,9 @@ static struct flow_wfrow *wfrow_of(struct flow *f, const struct store_rows *r, s
  * failure the runs read their rows themselves. */
 static void prefetch(struct flow *f, struct flow_claimed *ids, unsigned n)
 {
-    struct arena *a = arena_new(&(struct arena_opts){.budget = 8u << 20});
+    /* room for every row at its longest (max_running rows at most) */
+    size_t budget = (size_t)n * (FLOW_PREFETCH_INPUT + 4096) + (1u << 20);
+    struct arena *a = arena_new(&(struct arena_opts){.budget = budget});
     struct sbuf arr = SBUF_INIT(1u << 20);
     struct store_rows *r;
     struct err err = {0};

@@ -8,7 +8,7 @@
 
 #include "../test.h"
 #include "base/base.h"
-#include "flow/flow.h"
+#include "flow/flow-int.h"
 #include "store/store.h"
 #include "../dbtest.h"
 
@@ -171,6 +171,53 @@ static void t_steps(struct env *e)
 TEST(flow_steps_record_and_return)
 {
     each_backend(t_steps);
+}
+
+/* The workflow's result is the length of its input, taken by a step. */
+static int input_len_wf(struct flow_ctx *ctx, struct slice input, struct sbuf *result,
+                        struct err *err)
+{
+    struct slice out;
+    char len[24];
+    int n = snprintf(len, sizeof(len), "%zu", input.len);
+    int rc = flow_step(ctx, "len", echo_step, (struct slice){len, (size_t)n}, &out, err);
+
+    if (rc == 0)
+        sbuf_put_slice(result, out);
+    return rc;
+}
+
+static void setup_input_len(struct flow *f)
+{
+    reg(f, "input_len", input_len_wf, NULL, 0);
+}
+
+/* Claimed workflows get their input whether the scheduler read it with the claim (a short
+ * one) or the run reads it (one longer than FLOW_PREFETCH_INPUT). */
+static void t_inputs(struct env *e)
+{
+    struct sbuf big = SBUF_INIT(1u << 20);
+    char small_id[37], big_id[37], out[64], want[64];
+
+    sbuf_putc(&big, '"');
+    for (unsigned i = 0; i < FLOW_PREFETCH_INPUT + 100; i++)
+        sbuf_putc(&big, 'a' + (char)(i % 26));
+    sbuf_putc(&big, '"');
+    engine_up(e, setup_input_len);
+    start(e, "input_len", "[1,2,3]", small_id);
+    start(e, "input_len", big.buf, big_id);
+    wait_end(e, small_id, FLOW_SUCCEEDED, out, sizeof(out));
+    CHECK_STR_EQ(out, "\"<7>\"");
+    wait_end(e, big_id, FLOW_SUCCEEDED, out, sizeof(out));
+    snprintf(want, sizeof(want), "\"<%zu>\"", big.len);
+    CHECK_STR_EQ(out, want);
+    engine_down(e);
+    sbuf_release(&big);
+}
+
+TEST(flow_runs_get_short_and_long_inputs)
+{
+    each_backend(t_inputs);
 }
 
 static void t_bad_start(struct env *e)
