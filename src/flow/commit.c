@@ -85,12 +85,10 @@ static bool one_statement(struct flow_commit *c, struct item *first, bool alone)
     return first->bulk->one_statement(c->args, n);
 }
 
-/* A transaction for <first> (alone, or with the rest of its batch). */
-static int begin(struct flow_commit *c, struct item *first, bool alone, struct store_tx **tx,
-                 struct err *err)
+/* A transaction, or one for a single statement (<single>). */
+static int begin(struct flow_commit *c, bool single, struct store_tx **tx, struct err *err)
 {
-    return one_statement(c, first, alone) ? store_begin_single(c->store, tx, err)
-                                          : store_begin(c->store, tx, err);
+    return single ? store_begin_single(c->store, tx, err) : store_begin(c->store, tx, err);
 }
 
 /* Runs one item alone: the fallback when a shared transaction failed. */
@@ -98,7 +96,7 @@ static void run_alone(struct flow_commit *c, struct item *it)
 {
     struct store_tx *tx;
 
-    it->rc = begin(c, it, true, &tx, &it->err);
+    it->rc = begin(c, one_statement(c, it, true), &tx, &it->err);
     if (it->rc < 0)
         return;
     it->rc = it->bulk ? it->bulk->fn(tx, &it->arg, 1, &it->err) : it->fn(tx, it->arg, &it->err);
@@ -122,11 +120,12 @@ static int apply_bulk(struct flow_commit *c, struct store_tx *tx, struct item *f
     return first->bulk->fn(tx, c->args, n, err);
 }
 
-static int run_shared(struct flow_commit *c, struct item *batch, struct err *err)
+/* Runs <batch> in one transaction (one statement when <single>). */
+static int run_shared(struct flow_commit *c, struct item *batch, bool single, struct err *err)
 {
     struct store_tx *tx;
     struct item *it;
-    int rc = begin(c, batch, false, &tx, err);
+    int rc = begin(c, single, &tx, err);
 
     if (rc < 0)
         return rc;
@@ -143,8 +142,9 @@ static int run_shared(struct flow_commit *c, struct item *batch, struct err *err
     return store_commit(tx, err);
 }
 
-/* Commits <group> (a list of items), together when it can, else one by one. */
-static void commit_group(struct flow_commit *c, struct item *group)
+/* Commits <group> (a list of items), together when it can, else one by one; <single>: its
+ * items are of one kind that writes them in one statement. */
+static void commit_group(struct flow_commit *c, struct item *group, bool single)
 {
     struct err err = {0};
     struct item *it;
@@ -153,7 +153,7 @@ static void commit_group(struct flow_commit *c, struct item *group)
         run_alone(c, group);
         return;
     }
-    if (run_shared(c, group, &err) == 0) {
+    if (run_shared(c, group, single, &err) == 0) {
         for (it = group; it != NULL; it = it->next)
             it->rc = 0;
         return;
@@ -209,7 +209,7 @@ static struct item *commit_batch(struct flow_commit *c, struct item *batch)
         tried[ntried++] = it->bulk;
         group = take_kind(&batch, it->bulk);
         if (one_statement(c, group, false)) {
-            commit_group(c, group);
+            commit_group(c, group, true);
             *tail = group;
             tail = list_end(tail);
         } else {
@@ -218,7 +218,7 @@ static struct item *commit_batch(struct flow_commit *c, struct item *batch)
         it = batch;
     }
     if (batch != NULL)
-        commit_group(c, batch);
+        commit_group(c, batch, false);
     *tail = batch;
     return done;
 }

@@ -324,6 +324,11 @@ int flow_ctx_record_waiting(struct flow_ctx *ctx, unsigned seq, const char *name
 /* write.c: turns waiting position <seq> into its result, <output> or the error <e>. */
 int flow_ctx_settle(struct flow_ctx *ctx, unsigned seq, struct slice output, const struct err *e,
                     struct err *err) APP_MUST_CHECK;
+/* write.c: where the item with id <id> is among <n> items (item i's id is <id_of>(items, i)),
+ * looking from *<at> on, since a bulk statement's rows mostly come back in the batch's order;
+ * n when none. *<at> moves past a match. */
+typedef const char *flow_id_of_fn(const void *items, size_t i);
+size_t flow_find_id(struct slice id, const void *items, size_t n, flow_id_of_fn *id_of, size_t *at);
 /* write.c, PostgreSQL: ends <xs> in one UPDATE, which also sends their notifications when
  * <notify>; each one's changes says whether it applied. */
 int flow_ends_update_pg(struct store_tx *tx, struct flow_end *const *xs, size_t n, bool notify,

@@ -345,11 +345,12 @@ static int end_tx(struct store_tx *tx, void *arg, struct err *err)
             SV_CSTR(ctx->id), SV_CSTR(ctx->f->owner), SV_INT(ctx->run->epoch)},
         8, &x->changes, err);
     sbuf_release(&msg);
-    if (rc == 0 && x->changes == 1 && ctx->parent[0] != '\0')
+    if (rc == 0 && x->changes == 1 && ctx->parent[0] != '\0') {
         rc = store_exec(tx, "UPDATE flow_wf SET wake_ms = ? WHERE id = ? AND status = 2",
                         (struct store_val[]){SV_INT(now), SV_CSTR(ctx->parent)}, 2, NULL, err);
-    if (rc == 0 && x->changes == 1 && ctx->parent[0] != '\0')
-        rc = flow_notify(ctx->f, tx, "wake", err);
+        if (rc == 0)
+            rc = flow_notify(ctx->f, tx, "wake", err);
+    }
     if (rc == 0 && x->changes == 1 && x->status == FLOW_CANCELLED)
         rc = flow_cancel_tree(ctx->f, tx, ctx->id, err);
     if (rc == 0 && x->changes == 1) {

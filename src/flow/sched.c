@@ -330,6 +330,11 @@ static struct flow_wfrow *wfrow_of(struct flow *f, const struct store_rows *r, s
     return row;
 }
 
+static const char *claimed_id(const void *items, size_t i)
+{
+    return ((const struct flow_claimed *)items)[i].id;
+}
+
 /* PostgreSQL: reads what the runs of the <n> claims <ids> need of their rows, in one
  * statement after the claims were committed (one round trip instead of one per run). On
  * failure the runs read their rows themselves. */
@@ -354,17 +359,10 @@ static void prefetch(struct flow *f, struct flow_claimed *ids, unsigned n)
                     (struct store_val[]){SV_INT(FLOW_PREFETCH_INPUT), SV_INT(FLOW_PREFETCH_INPUT),
                                          SV_TEXT(((struct slice){arr.buf, arr.len}))},
                     3, &r, &err) == 0)
-        for (size_t k = 0, at = 0; k < r->nrows; k++)
-            for (unsigned j = 0; j < n; j++) {
-                /* the rows mostly come back in the claims' order */
-                struct flow_claimed *c = &ids[(at + j) % n];
-
-                if (slice_eq_cstr(store_cell(r, k, 0)->s, c->id)) {
-                    c->row = wfrow_of(f, r, k);
-                    at = (at + j + 1) % n;
-                    break;
-                }
-            }
+        for (size_t k = 0, at = 0, i; k < r->nrows; k++) {
+            if ((i = flow_find_id(store_cell(r, k, 0)->s, ids, n, claimed_id, &at)) < n)
+                ids[i].row = wfrow_of(f, r, k);
+        }
     else
         LOG_WARN(&f->log, "flow.prefetch_failed", LF_STR("error", err.msg));
     sbuf_release(&arr);

@@ -118,6 +118,29 @@ int flow_ctx_commit(struct flow_ctx *ctx, flow_apply_fn *fn, void *arg, struct e
     return rc;
 }
 
+size_t flow_find_id(struct slice id, const void *items, size_t n, flow_id_of_fn *id_of, size_t *at)
+{
+    for (size_t j = 0; j < n; j++) {
+        size_t i = (*at + j) % n;
+
+        if (slice_eq_cstr(id, id_of(items, i))) {
+            *at = (i + 1) % n;
+            return i;
+        }
+    }
+    return n;
+}
+
+static const char *fenced_id(const void *items, size_t i)
+{
+    return ((struct fenced *const *)items)[i]->ctx->id;
+}
+
+static const char *end_id(const void *items, size_t i)
+{
+    return ((struct flow_end *const *)items)[i]->ctx->id;
+}
+
 /* ---- PostgreSQL: many rows in one statement of constant text (prepared once per connection,
  * so never planned again) by passing each column as an array literal. */
 
@@ -249,17 +272,10 @@ static int insert_pg(struct store_tx *tx, struct fenced *const *xs, size_t n, st
             "em, at, sm, en, wm FROM u JOIN f ON f.id = u.w AND f.runs = u.ep "
             "WHERE f.owner = ? AND f.status = 1 RETURNING wf_id",
             v, STEP_COLS + 2, &r, err);
-    for (size_t k = 0, at = 0; rc == 0 && k < r->nrows; k++)
-        for (size_t j = 0; j < n; j++) {
-            /* the rows mostly come back in the batch's order: look from the last match on */
-            struct fenced *x = xs[(at + j) % n];
-
-            if (slice_eq_cstr(store_cell(r, k, 0)->s, x->ctx->id)) {
-                x->lost = false;
-                ((struct flow_step_row *)x->arg)->changes = 1;
-                at = (at + j + 1) % n;
-                break;
-            }
+    for (size_t k = 0, at = 0, i; rc == 0 && k < r->nrows; k++)
+        if ((i = flow_find_id(store_cell(r, k, 0)->s, xs, n, fenced_id, &at)) < n) {
+            xs[i]->lost = false;
+            ((struct flow_step_row *)xs[i]->arg)->changes = 1;
         }
     for (size_t c = 0; c <= STEP_COLS; c++)
         sbuf_release(&cols[c]);
@@ -446,10 +462,9 @@ int flow_ends_update_pg(struct store_tx *tx, struct flow_end *const *xs, size_t 
                          v, 8, &r, err);
     for (size_t i = 0; i < n; i++)
         xs[i]->changes = 0;
-    for (size_t k = 0; rc == 0 && k < r->nrows; k++)
-        for (size_t i = 0; i < n; i++)
-            if (slice_eq_cstr(store_cell(r, k, 0)->s, xs[i]->ctx->id))
-                xs[i]->changes = 1;
+    for (size_t k = 0, at = 0, i; rc == 0 && k < r->nrows; k++)
+        if ((i = flow_find_id(store_cell(r, k, 0)->s, xs, n, end_id, &at)) < n)
+            xs[i]->changes = 1;
     for (size_t c = 0; c < 6; c++)
         sbuf_release(&cols[c]);
     sbuf_release(&msg);
